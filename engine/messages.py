@@ -1,0 +1,358 @@
+"""Every message the actors exchange, in one place.
+
+Messages are frozen, slotted dataclasses so they are cheap, immutable once sent, and encodable with
+orjson (``encode``) for recording, replay and a future cross-process transport. Commands are verbs
+(``SubmitOrder``), events are past tense (``OrderFilled``). All times are event time in
+milliseconds since the epoch (``ts``); ``recv_ns`` is the local monotonic arrival time
+(``time.perf_counter_ns``) used only to measure latency, never for decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import orjson
+
+
+class Side(str, Enum):
+    """Direction of a position or order."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.LONG else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SHORT if self is Side.LONG else Side.LONG
+
+
+class TradingState(str, Enum):
+    """Whether the engine may open new positions."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+Level = tuple[float, float]
+"""One order-book level: (price, size in base units)."""
+
+
+# --- Market data (venue -> MarketData -> Feed) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TickerUpdated:
+    """Latest ticker of a symbol. Conflatable: the newest one wins."""
+
+    symbol: str
+    ts: int
+    last: float
+    bid: float
+    ask: float
+    volume_24h_usdt: float
+    funding_rate: float
+    recv_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BookUpdated:
+    """Top-of-book snapshot (books5). Conflatable: the newest one wins."""
+
+    symbol: str
+    ts: int
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    recv_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TradesReceived:
+    """One trade, or several trades of the same bar merged by conflation.
+
+    A single trade has ``open == high == low == close`` and ``count == 1``. Merging keeps the first
+    open, the extremes, the last close and the summed volume, so bars built from merged trades are
+    identical to bars built from the individual trades (conflation never merges across a bar).
+    """
+
+    symbol: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    count: int = 1
+    recv_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BarClosed:
+    """A finished candle. Never conflated and never dropped."""
+
+    symbol: str
+    interval_ms: int
+    open_ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    recv_ns: int = 0
+
+    @property
+    def ts(self) -> int:
+        """Event time of the close: the end of the candle."""
+        return self.open_ts + self.interval_ms
+
+
+@dataclass(frozen=True, slots=True)
+class BarsBackfilled:
+    """History loaded from the venue on start, restart or hot add, oldest first."""
+
+    symbol: str
+    bars: tuple[BarClosed, ...]
+
+
+MarketEvent = TickerUpdated | BookUpdated | TradesReceived | BarClosed
+
+
+# --- Features and signals (Feed -> Features -> Signal -> Risk) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturesUpdated:
+    """Indicator and order-book state of one symbol after an event.
+
+    Conflatable unless ``bar_closed``: a lagging Signal only needs the newest book view, but every
+    bar close is a decision point.
+    """
+
+    symbol: str
+    ts: int
+    last: float
+    bid: float
+    ask: float
+    spread_bps: float
+    depth_usdt: float
+    ema_fast: float
+    ema_slow: float
+    atr: float
+    warm: bool
+    bar_closed: bool
+    recv_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnterPosition:
+    """Signal asks Risk to open a position; Risk answers by approving (SubmitOrder) or denying."""
+
+    symbol: str
+    ts: int
+    side: Side
+    price: float
+    stop: float
+    strategy: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExitPosition:
+    """Close the whole position of a symbol (opposite signal, stop hit, symbol removed, ...)."""
+
+    symbol: str
+    ts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntentDenied:
+    """Risk refused an entry: a stable code plus the numbers that caused it."""
+
+    symbol: str
+    ts: int
+    code: str
+    detail: str
+
+
+# --- Orders and fills (Risk -> Execution -> Portfolio -> Store) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """A sized, approved market order. ``reduce_only`` orders only ever shrink a position."""
+
+    client_oid: str
+    symbol: str
+    ts: int
+    side: Side
+    qty: float
+    stop: float
+    reduce_only: bool
+    strategy: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    """A fill. ``fill_id`` is unique per venue trade, so applying it twice can be detected."""
+
+    fill_id: str
+    client_oid: str
+    symbol: str
+    ts: int
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    reduce_only: bool
+    stop: float
+    strategy: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    """Execution could not fill an order (no quote, unknown symbol, venue error)."""
+
+    client_oid: str
+    symbol: str
+    ts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Best bid/ask and last price of one symbol at ``ts``."""
+
+    symbol: str
+    ts: int
+    bid: float
+    ask: float
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuotesUpdated:
+    """Newest quotes of many symbols at once: singletons take market data in batches."""
+
+    quotes: tuple[Quote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """An open position as Risk and status see it."""
+
+    symbol: str
+    side: Side
+    qty: float
+    entry: float
+    stop: float
+    mark: float
+
+    @property
+    def risk_usdt(self) -> float:
+        """Loss if the stop is hit from the entry: the position's share of portfolio heat."""
+        return abs(self.entry - self.stop) * self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioUpdated:
+    """Portfolio state after a change: what Risk needs to size and cap the next entry."""
+
+    ts: int
+    equity: float
+    cash: float
+    day_start_equity: float
+    peak_equity: float
+    positions: tuple[PositionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TradeClosed:
+    """A round trip, as written to the trade journal."""
+
+    symbol: str
+    side: Side
+    qty: float
+    entry_ts: int
+    entry_price: float
+    exit_ts: int
+    exit_price: float
+    pnl: float
+    fees: float
+    strategy: str
+    regime: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EquitySampled:
+    """One point of the equity curve."""
+
+    ts: int
+    equity: float
+    cash: float
+    unrealized: float
+    open_positions: int
+
+
+# --- Orchestration (Control <-> Supervisor, Supervisor <-> actors) -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddSymbol:
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSymbol:
+    symbol: str
+    close_positions: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ActorFailed:
+    """An actor died of an exception; the supervisor decides what happens next."""
+
+    symbol: str | None
+    role: str
+    error: str
+    traceback: str
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RestartDue:
+    """Timer message: the backoff before restarting a symbol's pipeline has elapsed."""
+
+    symbol: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStateChanged:
+    state: TradingState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Periodic wake-up for singletons that sample or sweep (equity, liveness)."""
+
+    ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Ask a writer to make everything it holds durable now."""
+
+
+def encode(message: Any) -> bytes:
+    """Encode a message as ``{"type": ..., "data": ...}`` JSON bytes."""
+    return orjson.dumps({"type": type(message).__name__, "data": message})
