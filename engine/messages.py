@@ -317,6 +317,33 @@ class RemoveSymbol:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscribeSymbol:
+    """MarketData: start streaming a symbol and backfill its history to its Feed."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeSymbol:
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillSymbol:
+    """MarketData: send a restarted pipeline its history so it trades again without a warm-up."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged:
+    """Portfolio tells a symbol's Signal which side it holds now (None when flat)."""
+
+    symbol: str
+    side: Side | None
+
+
+@dataclass(frozen=True, slots=True)
 class ActorFailed:
     """An actor died of an exception; the supervisor decides what happens next."""
 
@@ -333,6 +360,51 @@ class RestartDue:
 
     symbol: str
     generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestartSingleton:
+    """Timer message: the backoff before restarting a singleton has elapsed."""
+
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatus:
+    """Ask an actor for its part of ``engine status`` (a JSON-ready dict)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """Answer to a control command: whether it was done, and a sentence saying what happened."""
+
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveState:
+    """Store: keep an actor's state blob so a restarted actor resumes from it."""
+
+    key: str
+    value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadState:
+    """Store (ask): the state blob saved under ``key``, or None."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEvent:
+    """Store: an event worth keeping (denial, restart, quarantine, state change)."""
+
+    ts: int
+    kind: str
+    symbol: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
