@@ -31,7 +31,7 @@ def merge_trades(older: TradesReceived, newer: TradesReceived) -> TradesReceived
         close=newer.close,
         volume=older.volume + newer.volume,
         count=older.count + newer.count,
-        recv_ns=min(older.recv_ns, newer.recv_ns) if older.recv_ns else newer.recv_ns,
+        recv_ns=min((t for t in (older.recv_ns, newer.recv_ns) if t), default=0),
     )
 
 

@@ -14,6 +14,8 @@ import queue
 import threading
 from typing import Protocol
 
+from loguru import logger
+
 
 class Runnable(Protocol):
     def _run_turn(self, batch_size: int) -> bool:
@@ -65,5 +67,10 @@ class Dispatcher:
             if actor is None:
                 return
             self.turns += 1
-            if actor._run_turn(batch):
+            try:
+                again = actor._run_turn(batch)
+            except BaseException:
+                logger.exception("{!r} raised out of its turn; it is not scheduled again", actor)
+                continue
+            if again:
                 ready.put(actor)

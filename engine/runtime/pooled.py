@@ -83,22 +83,42 @@ class PooledActor(ReportsCrashes):
 
     def _run_turn(self, batch_size: int) -> bool:
         """One turn on a worker: up to ``batch_size`` messages, then yield the worker."""
-        if not self._started:
-            self._started = True
-            self._actor_loop_setup()
         inbox = self.actor_inbox
         stopped = self.actor_stopped
-        for _ in range(batch_size):
-            if stopped.is_set():
-                break
-            envelope = inbox.pop()
-            if envelope is None:
-                break
-            self._handle_envelope(envelope)
+        try:
+            if not self._started:
+                self._started = True
+                self._actor_loop_setup()
+            for _ in range(batch_size):
+                if stopped.is_set():
+                    break
+                envelope = inbox.pop()
+                if envelope is None:
+                    break
+                self._handle_envelope(envelope)
+        except BaseException:
+            self._escaped(*sys.exc_info())
         if stopped.is_set():
             self._actor_loop_teardown()
             return False
         return inbox.end_turn()
+
+    def _escaped(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """What pykka lets escape (a BaseException in a hook, a failing ``on_crash``) kills this
+        actor only: the worker must survive it, or every actor on the dispatcher would stall."""
+        try:
+            self._handle_failure(exception_type, exception_value, traceback)
+        except BaseException:
+            logger.exception(f"on_crash of {self} raised")
+            ActorRegistry.unregister(self.actor_ref)
+            self.actor_stopped.set()
+        if not isinstance(exception_value, Exception):
+            ActorRegistry.stop_all(block=False)
 
     def _handle_envelope(self, envelope: Envelope[Any]) -> None:
         try:
