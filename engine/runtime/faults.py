@@ -38,7 +38,7 @@ def parse_rule(text: str) -> _Rule:
         raise ValueError(f"fault rule {text!r} must look like SYMBOL:ROLE:EVENT or SYMBOL:ROLE:EVENT:TIMES")
     times: int | None = None
     if len(parts) == 4:
-        if not parts[3].isdigit() or int(parts[3]) < 1:
+        if not (parts[3].isascii() and parts[3].isdigit()) or int(parts[3]) < 1:
             raise ValueError(f"fault rule {text!r}: TIMES must be a positive integer")
         times = int(parts[3])
     return _Rule(parts[0], parts[1], parts[2], times)

@@ -1,0 +1,339 @@
+"""Newest quotes (``engine.core.quotes.QuoteBook``) and trend ranking (``engine.core.scanner``)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.core.quotes import QuoteBook
+from engine.core.scanner import rank, trend_strength
+from engine.messages import (
+    BarClosed,
+    BookUpdated,
+    FeaturesUpdated,
+    Quote,
+    TickerUpdated,
+    TradesReceived,
+)
+
+T0 = 1_700_000_040_000
+
+
+def ticker(
+    symbol: str = "BTCUSDT", ts: int = T0, bid: float = 99.0, ask: float = 101.0, last: float = 100.0
+) -> TickerUpdated:
+    return TickerUpdated(symbol, ts, last, bid, ask, volume_24h_usdt=1e9, funding_rate=0.0001)
+
+
+def book(symbol: str = "BTCUSDT", ts: int = T0, bid: float = 99.5, ask: float = 100.5) -> BookUpdated:
+    return BookUpdated(symbol, ts, ((bid, 2.0), (bid - 1, 5.0)), ((ask, 3.0), (ask + 1, 4.0)))
+
+
+def trade(symbol: str = "BTCUSDT", ts: int = T0, price: float = 100.2) -> TradesReceived:
+    return TradesReceived(symbol, ts, price, price, price, price, 0.5)
+
+
+def features(
+    symbol: str = "BTCUSDT",
+    ts: int = T0,
+    ema_fast: float = 101.0,
+    ema_slow: float = 100.0,
+    atr: float = 1.0,
+    warm: bool = True,
+) -> FeaturesUpdated:
+    return FeaturesUpdated(
+        symbol,
+        ts,
+        last=100.0,
+        bid=99.9,
+        ask=100.1,
+        spread_bps=2.0,
+        depth_usdt=1e5,
+        ema_fast=ema_fast,
+        ema_slow=ema_slow,
+        atr=atr,
+        warm=warm,
+        bar_closed=True,
+    )
+
+
+# --- QuoteBook -------------------------------------------------------------------------------------
+
+
+def test_empty_book_has_no_quotes() -> None:
+    quotes = QuoteBook()
+    assert quotes.get("BTCUSDT") is None
+    assert quotes.drain_changed() == ()
+
+
+def test_ticker_sets_bid_ask_last_and_ts() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0, ts=T0 + 5))
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 5, 99.0, 101.0, 100.0)
+
+
+def test_newer_ticker_replaces_the_quote() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0))
+    quotes.on_event(ticker(ts=T0 + 1, bid=104.0, ask=106.0, last=105.0))
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 1, 104.0, 106.0, 105.0)
+
+
+def test_book_updates_bid_and_ask_from_the_top_level_and_keeps_last() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0))
+    quotes.on_event(book(ts=T0 + 10, bid=99.7, ask=99.9))
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 10, 99.7, 99.9, 100.0)
+
+
+def test_book_without_a_prior_quote_uses_the_mid_as_last() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(book(bid=99.0, ask=101.0))
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        BookUpdated("BTCUSDT", T0 + 1, (), ((101.0, 1.0),)),
+        BookUpdated("BTCUSDT", T0 + 1, ((99.0, 1.0),), ()),
+        BookUpdated("BTCUSDT", T0 + 1, (), ()),
+    ],
+)
+def test_book_with_an_empty_side_is_ignored(empty: BookUpdated) -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker())
+    quotes.drain_changed()
+    quotes.on_event(empty)
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+    assert quotes.drain_changed() == ()
+
+
+def test_trade_before_any_quote_is_ignored() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(trade(price=100.2))
+    assert quotes.get("BTCUSDT") is None
+    assert quotes.drain_changed() == ()
+
+
+def test_trade_after_a_quote_updates_last_only() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0))
+    quotes.on_event(trade(ts=T0 + 20, price=100.7))
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 20, 99.0, 101.0, 100.7)
+
+
+def test_trade_uses_the_close_of_merged_trades_as_last() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker())
+    quotes.on_event(TradesReceived("BTCUSDT", T0 + 30, 100.0, 102.0, 98.0, 101.5, 3.0, count=4))
+    quote = quotes.get("BTCUSDT")
+    assert quote is not None
+    assert quote.last == 101.5
+
+
+def test_events_of_one_symbol_do_not_touch_another() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker("BTCUSDT", bid=99.0, ask=101.0, last=100.0))
+    quotes.on_event(ticker("ETHUSDT", bid=9.0, ask=11.0, last=10.0))
+    quotes.on_event(trade("ETHUSDT", price=10.5))
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+    assert quotes.get("ETHUSDT") == Quote("ETHUSDT", T0, 9.0, 11.0, 10.5)
+
+
+def test_trade_for_a_symbol_without_a_quote_is_ignored_even_when_others_have_quotes() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker("BTCUSDT"))
+    quotes.on_event(trade("ETHUSDT"))
+    assert quotes.get("ETHUSDT") is None
+
+
+def test_bar_closed_is_ignored() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(BarClosed("BTCUSDT", 60_000, T0, 100.0, 101.0, 99.0, 100.5, 1.0))
+    assert quotes.get("BTCUSDT") is None
+    assert quotes.drain_changed() == ()
+
+
+def test_drain_changed_returns_each_changed_symbol_once_with_its_newest_quote() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker("BTCUSDT", last=100.0))
+    quotes.on_event(trade("BTCUSDT", ts=T0 + 1, price=100.3))
+    quotes.on_event(trade("BTCUSDT", ts=T0 + 2, price=100.4))
+    quotes.on_event(ticker("ETHUSDT", bid=9.0, ask=11.0, last=10.0))
+    drained = quotes.drain_changed()
+    assert sorted(drained, key=lambda q: q.symbol) == [
+        Quote("BTCUSDT", T0 + 2, 99.0, 101.0, 100.4),
+        Quote("ETHUSDT", T0, 9.0, 11.0, 10.0),
+    ]
+
+
+def test_drain_changed_returns_nothing_when_nothing_changed_since() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker())
+    assert len(quotes.drain_changed()) == 1
+    assert quotes.drain_changed() == ()
+
+
+def test_drain_changed_reports_only_symbols_changed_since_the_last_drain() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker("BTCUSDT"))
+    quotes.on_event(ticker("ETHUSDT"))
+    quotes.drain_changed()
+    quotes.on_event(trade("ETHUSDT", ts=T0 + 1, price=100.9))
+    assert quotes.drain_changed() == (Quote("ETHUSDT", T0 + 1, 99.0, 101.0, 100.9),)
+
+
+def test_drain_keeps_the_quotes_readable() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker())
+    quotes.drain_changed()
+    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from(["AUSDT", "BUSDT", "CUSDT"]), st.sampled_from(["ticker", "book", "trade"])),
+        max_size=30,
+    )
+)
+def test_drain_changed_holds_exactly_the_symbols_whose_quote_was_set(events: list[tuple[str, str]]) -> None:
+    quotes = QuoteBook()
+    expected: set[str] = set()
+    for i, (symbol, kind) in enumerate(events):
+        if kind == "ticker":
+            quotes.on_event(ticker(symbol, ts=T0 + i))
+            expected.add(symbol)
+        elif kind == "book":
+            quotes.on_event(book(symbol, ts=T0 + i))
+            expected.add(symbol)
+        else:
+            quotes.on_event(trade(symbol, ts=T0 + i))
+            if quotes.get(symbol) is not None:
+                expected.add(symbol)
+    drained = quotes.drain_changed()
+    assert len(drained) == len({q.symbol for q in drained})
+    assert {q.symbol for q in drained} == expected
+    assert all(quotes.get(q.symbol) == q for q in drained)
+    assert quotes.drain_changed() == ()
+
+
+# --- trend_strength --------------------------------------------------------------------------------
+
+
+def test_trend_strength_is_ema_distance_in_atrs() -> None:
+    assert trend_strength(features(ema_fast=103.0, ema_slow=100.0, atr=2.0)) == pytest.approx(1.5)
+
+
+def test_trend_strength_is_symmetric_for_down_trends() -> None:
+    up = trend_strength(features(ema_fast=103.0, ema_slow=100.0, atr=2.0))
+    down = trend_strength(features(ema_fast=97.0, ema_slow=100.0, atr=2.0))
+    assert up == pytest.approx(down)
+
+
+def test_trend_strength_of_cold_features_is_zero() -> None:
+    assert trend_strength(features(ema_fast=110.0, ema_slow=100.0, atr=1.0, warm=False)) == 0.0
+
+
+@pytest.mark.parametrize("atr", [0.0, -1.0])
+def test_trend_strength_with_non_positive_atr_is_zero(atr: float) -> None:
+    assert trend_strength(features(ema_fast=110.0, ema_slow=100.0, atr=atr)) == 0.0
+
+
+# --- rank ------------------------------------------------------------------------------------------
+
+
+def test_rank_of_nothing_is_empty() -> None:
+    assert rank({}, top_n=5, max_age_ms=60_000) == []
+
+
+def test_rank_orders_strongest_first() -> None:
+    latest = {
+        "AUSDT": features("AUSDT", ema_fast=101.0, atr=1.0),  # 1.0
+        "BUSDT": features("BUSDT", ema_fast=103.0, atr=1.0),  # 3.0
+        "CUSDT": features("CUSDT", ema_fast=98.0, atr=1.0),  # 2.0
+    }
+    ranked = rank(latest, top_n=10, max_age_ms=60_000)
+    assert [s for s, _ in ranked] == ["BUSDT", "CUSDT", "AUSDT"]
+    assert [score for _, score in ranked] == pytest.approx([3.0, 2.0, 1.0])
+
+
+def test_rank_normalizes_by_atr_so_price_scale_does_not_matter() -> None:
+    latest = {
+        "BTCUSDT": features("BTCUSDT", ema_fast=90_300.0, ema_slow=90_000.0, atr=200.0),  # 1.5
+        "DOGEUSDT": features("DOGEUSDT", ema_fast=0.1004, ema_slow=0.1000, atr=0.0002),  # 2.0
+    }
+    assert [s for s, _ in rank(latest, top_n=2, max_age_ms=60_000)] == ["DOGEUSDT", "BTCUSDT"]
+
+
+def test_rank_breaks_ties_by_symbol_name() -> None:
+    latest = {s: features(s, ema_fast=102.0, atr=1.0) for s in ("CUSDT", "AUSDT", "BUSDT")}
+    assert [s for s, _ in rank(latest, top_n=3, max_age_ms=60_000)] == ["AUSDT", "BUSDT", "CUSDT"]
+
+
+def test_rank_excludes_cold_features() -> None:
+    latest = {
+        "AUSDT": features("AUSDT", ema_fast=101.0),
+        "BUSDT": features("BUSDT", ema_fast=120.0, warm=False),
+    }
+    assert [s for s, _ in rank(latest, top_n=5, max_age_ms=60_000)] == ["AUSDT"]
+
+
+def test_rank_excludes_features_older_than_max_age_behind_the_newest() -> None:
+    latest = {
+        "AUSDT": features("AUSDT", ts=T0 + 120_000, ema_fast=101.0),
+        "BUSDT": features("BUSDT", ts=T0 + 60_000, ema_fast=105.0),  # exactly max_age behind: kept
+        "CUSDT": features("CUSDT", ts=T0 + 59_999, ema_fast=110.0),  # one ms too old
+    }
+    assert [s for s, _ in rank(latest, top_n=5, max_age_ms=60_000)] == ["BUSDT", "AUSDT"]
+
+
+def test_rank_returns_at_most_top_n() -> None:
+    latest = {f"S{i:02d}USDT": features(f"S{i:02d}USDT", ema_fast=100.0 + i) for i in range(10)}
+    ranked = rank(latest, top_n=3, max_age_ms=60_000)
+    assert [s for s, _ in ranked] == ["S09USDT", "S08USDT", "S07USDT"]
+
+
+def test_rank_with_top_n_above_the_count_returns_all_eligible() -> None:
+    latest = {s: features(s) for s in ("AUSDT", "BUSDT")}
+    assert len(rank(latest, top_n=10, max_age_ms=60_000)) == 2
+
+
+def test_rank_with_top_n_zero_is_empty() -> None:
+    assert rank({"AUSDT": features("AUSDT")}, top_n=0, max_age_ms=60_000) == []
+
+
+_feature_rows = st.dictionaries(
+    keys=st.text(alphabet="ABCDEFGHIJ", min_size=1, max_size=3).map(lambda s: s + "USDT"),
+    values=st.tuples(
+        st.integers(min_value=0, max_value=300_000),  # ts offset
+        st.floats(min_value=-50.0, max_value=50.0, allow_nan=False),  # ema_fast - ema_slow
+        st.floats(min_value=0.01, max_value=10.0),  # atr
+        st.booleans(),  # warm
+    ),
+    max_size=15,
+)
+
+
+@given(rows=_feature_rows, top_n=st.integers(min_value=0, max_value=20), max_age_ms=st.integers(0, 300_000))
+def test_rank_matches_a_reference_sort_of_eligible_symbols(
+    rows: dict[str, tuple[int, float, float, bool]], top_n: int, max_age_ms: int
+) -> None:
+    latest = {
+        s: features(s, ts=T0 + dt, ema_fast=100.0 + diff, ema_slow=100.0, atr=atr, warm=warm)
+        for s, (dt, diff, atr, warm) in rows.items()
+    }
+    ranked = rank(latest, top_n=top_n, max_age_ms=max_age_ms)
+
+    newest = max((f.ts for f in latest.values()), default=0)
+    eligible = {s for s, f in latest.items() if f.warm and newest - f.ts <= max_age_ms}
+    assert len(ranked) == min(top_n, len(eligible))
+    assert {s for s, _ in ranked} <= eligible
+    for symbol, score in ranked:
+        assert score == trend_strength(latest[symbol])
+    keys = [(-score, symbol) for symbol, score in ranked]
+    assert keys == sorted(keys)
+    if ranked and len(ranked) < len(eligible):
+        weakest = (-ranked[-1][1], ranked[-1][0])
+        assert all((-trend_strength(latest[s]), s) > weakest for s in eligible - {s for s, _ in ranked})
