@@ -1,0 +1,219 @@
+"""The portfolio ledger: one-way positions, cash, equity and round trips, built from fills.
+
+A fill's ``side`` is the trade direction (LONG = buy, SHORT = sell), so a SHORT fill shrinks, closes
+or reverses a LONG position. Invariants:
+
+- Each symbol has at most one position (one-way mode); its signed quantity is the signed sum of the
+  fills booked on it. A reduce-only fill never grows or flips a position, as on the venue: the part
+  beyond the open quantity is not booked and pays no fee (so a stop exit racing a signal exit is
+  harmless). A fill within a relative 1e-9 of the open quantity closes it exactly (no float dust).
+- ``cash = starting_equity + realised - fees`` and ``equity = cash + unrealized``. Fees are paid
+  when a fill is booked; a round trip's ``pnl`` is net of its share of both the entry and exit fees,
+  so once flat, ``cash == starting_equity + sum(trade.pnl)``.
+- A ``fill_id`` is booked at most once: replaying a fill changes nothing.
+- A position is marked at the mid of its newest quote, or at its newest fill's price (the latest
+  trade). A stop is reported by ``stops_hit`` once per position state: again only after a fill
+  changes the position.
+- ``day_start_equity`` is the equity at the first snapshot of each UTC day of event time;
+  ``peak_equity`` is the highest equity seen by a snapshot.
+- ``Portfolio.from_state(p.to_state())`` behaves exactly like ``p``, through a JSON round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from engine.messages import (
+    EquitySampled,
+    ExitPosition,
+    OrderFilled,
+    PortfolioUpdated,
+    PositionView,
+    Quote,
+    Side,
+    TradeClosed,
+)
+
+DAY_MS = 86_400_000
+STOP_REASON = "stop"
+_STATE_VERSION = 1
+_DUST = 1e-9
+
+
+def utc_day(ts: int) -> int:
+    """Days since the epoch of an event time in ms: the UTC day that ``ts`` falls in."""
+    return ts // DAY_MS
+
+
+@dataclass(slots=True)
+class _Position:
+    symbol: str
+    side: Side
+    qty: float
+    entry: float
+    stop: float
+    entry_ts: int
+    strategy: str
+    entry_fees: float
+    mark: float
+    mark_ts: int
+    stop_reported: bool = False
+
+
+class Portfolio:
+    """Positions, cash and equity of one account; the single source of truth for exposure."""
+
+    def __init__(self, starting_equity: float) -> None:
+        self.starting_equity = starting_equity
+        self.realised = 0.0
+        self.fees = 0.0
+        self._positions: dict[str, _Position] = {}
+        self._seen: set[str] = set()
+        self._peak = starting_equity
+        self._day_start = starting_equity
+        self._day: int | None = None
+
+    @property
+    def cash(self) -> float:
+        """Starting equity plus realised PnL minus every fee paid."""
+        return self.starting_equity + self.realised - self.fees
+
+    @property
+    def unrealized(self) -> float:
+        """PnL of the open positions at their marks, before exit fees."""
+        return sum((p.mark - p.entry) * p.qty * p.side.sign for p in self._positions.values())
+
+    @property
+    def equity(self) -> float:
+        return self.cash + self.unrealized
+
+    def position(self, symbol: str) -> PositionView | None:
+        """The open position of ``symbol``, if any (e.g. to size a reduce-only exit)."""
+        p = self._positions.get(symbol)
+        return None if p is None else _view(p)
+
+    def apply_fill(self, f: OrderFilled) -> list[TradeClosed]:
+        """Book a fill: open, add to, reduce, close or reverse a position; return closed trades."""
+        if f.fill_id in self._seen:
+            return []
+        if f.qty <= 0.0 or f.price <= 0.0:
+            raise ValueError(f"fill {f.fill_id} needs a positive qty and price: {f}")
+        self._seen.add(f.fill_id)
+        pos = self._positions.get(f.symbol)
+        if pos is None or pos.side is f.side:
+            if not f.reduce_only:
+                self.fees += f.fee
+                self._open_or_add(pos, f, f.qty, f.fee)
+            return []
+        closing = pos.qty if f.qty >= pos.qty * (1.0 - _DUST) else f.qty
+        booked = closing if f.reduce_only else f.qty
+        fee = f.fee * min(1.0, booked / f.qty)
+        self.fees += fee
+        opening = booked - closing
+        if opening <= pos.qty * _DUST:
+            return [self._close(pos, closing, f, fee)]
+        exit_fee = fee * closing / booked
+        trade = self._close(pos, closing, f, exit_fee)
+        self._open_or_add(None, f, opening, fee - exit_fee)
+        return [trade]
+
+    def mark(self, quote: Quote) -> None:
+        """Mark the symbol's position at the quote's mid (its last price if a side is missing)."""
+        p = self._positions.get(quote.symbol)
+        if p is None:
+            return
+        two_sided = quote.bid > 0.0 and quote.ask > 0.0
+        p.mark = (quote.bid + quote.ask) / 2.0 if two_sided else quote.last
+        p.mark_ts = quote.ts
+
+    def stops_hit(self) -> list[ExitPosition]:
+        """Exits for positions whose mark crossed their stop, once per position state."""
+        exits: list[ExitPosition] = []
+        for p in self._positions.values():
+            if p.stop_reported or p.stop <= 0.0 or p.side.sign * (p.mark - p.stop) > 0.0:
+                continue
+            p.stop_reported = True
+            exits.append(ExitPosition(p.symbol, p.mark_ts, STOP_REASON))
+        return exits
+
+    def snapshot(self, ts: int) -> PortfolioUpdated:
+        """State for Risk at ``ts``; the first snapshot of a new UTC day resets the day start."""
+        equity = self.equity
+        day = utc_day(ts)
+        if self._day is None or day > self._day:
+            self._day, self._day_start = day, equity
+        self._peak = max(self._peak, equity)
+        views = tuple(_view(self._positions[s]) for s in sorted(self._positions))
+        return PortfolioUpdated(ts, equity, self.cash, self._day_start, self._peak, views)
+
+    def equity_point(self, ts: int) -> EquitySampled:
+        """One point of the equity curve."""
+        return EquitySampled(ts, self.equity, self.cash, self.unrealized, len(self._positions))
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly, as JSON-serialisable plain data."""
+        return {
+            "version": _STATE_VERSION,
+            "starting_equity": self.starting_equity,
+            "realised": self.realised,
+            "fees": self.fees,
+            "peak_equity": self._peak,
+            "day_start_equity": self._day_start,
+            "day": self._day,
+            "seen_fill_ids": sorted(self._seen),
+            "positions": [asdict(p) | {"side": p.side.value} for p in self._positions.values()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Portfolio:
+        """Rebuild a portfolio saved by ``to_state``."""
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"unknown portfolio state version {state.get('version')}")
+        p = cls(float(state["starting_equity"]))
+        p.realised = float(state["realised"])
+        p.fees = float(state["fees"])
+        p._peak = float(state["peak_equity"])
+        p._day_start = float(state["day_start_equity"])
+        p._day = None if state["day"] is None else int(state["day"])
+        p._seen = set(state["seen_fill_ids"])
+        for d in state["positions"]:
+            pos = _Position(**(d | {"side": Side(d["side"])}))
+            p._positions[pos.symbol] = pos
+        return p
+
+    def _open_or_add(self, pos: _Position | None, f: OrderFilled, qty: float, fee: float) -> None:
+        """Open a position of ``qty`` at the fill, or add to ``pos`` at the average entry price."""
+        if pos is None:
+            self._positions[f.symbol] = _Position(
+                f.symbol, f.side, qty, f.price, f.stop, f.ts, f.strategy, fee, f.price, f.ts
+            )
+            return
+        total = pos.qty + qty
+        pos.entry = (pos.entry * pos.qty + f.price * qty) / total
+        pos.qty = total
+        pos.entry_fees += fee
+        pos.stop = f.stop if f.stop > 0.0 else pos.stop
+        pos.mark, pos.mark_ts, pos.stop_reported = f.price, f.ts, False
+
+    def _close(self, pos: _Position, qty: float, f: OrderFilled, exit_fee: float) -> TradeClosed:
+        """Realise ``qty`` of ``pos`` at the fill price; it carries its share of the entry fees."""
+        full = qty >= pos.qty
+        entry_fee = pos.entry_fees if full else pos.entry_fees * qty / pos.qty
+        gross = (f.price - pos.entry) * qty * pos.side.sign
+        self.realised += gross
+        if full:
+            del self._positions[pos.symbol]
+        else:
+            pos.qty -= qty
+            pos.entry_fees -= entry_fee
+            pos.mark, pos.mark_ts, pos.stop_reported = f.price, f.ts, False
+        fees = entry_fee + exit_fee
+        return TradeClosed(
+            pos.symbol, pos.side, qty, pos.entry_ts, pos.entry, f.ts, f.price,
+            gross - fees, fees, pos.strategy, "", f.reason,
+        )
+
+
+def _view(p: _Position) -> PositionView:
+    return PositionView(p.symbol, p.side, p.qty, p.entry, p.stop, p.mark)
