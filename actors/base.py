@@ -41,9 +41,11 @@ class SymbolActor(PooledActor):
         self.generation = generation
         self._router = ctx.router
         self._faults = ctx.faults
+        self.handled = 0
 
     def on_receive(self, message: Any) -> Any:
         self._faults.check(self.symbol, self.role, type(message).__name__)
+        self.handled += 1
         return self.handle(message)
 
     def handle(self, message: Any) -> Any:

@@ -31,20 +31,32 @@ from engine.timeframes import interval_ms
 class MarketDataActor(SingletonActor):
     role = "market_data"
 
-    def __init__(self, ctx: ActorContext, symbols: Sequence[str] = ()) -> None:
+    def __init__(self, ctx: ActorContext, backfill_on_start: bool = True) -> None:
         super().__init__(ctx)
         self.source = ctx.source
         self.quotes = QuoteBook()
         self._batch_ns = ctx.config.engine.quote_batch_ms * 1_000_000
         self._next_batch_ns = 0
-        self._initial = list(symbols)
+        self._backfill_on_start = backfill_on_start
         self._interval_ms = interval_ms(ctx.config.strategy.timeframe)
 
     def on_start(self) -> None:
-        for symbol in self._initial:
+        """Stream every symbol that has a running pipeline (the router knows which).
+
+        On the first start each is backfilled before it is subscribed; after a crash the pipelines
+        are warm already, so they are only resubscribed.
+        """
+        symbols = sorted({symbol for symbol, role, _ in self.router.symbol_refs() if role == FEED})
+        started = time.monotonic()
+        for symbol in symbols:
+            if self._backfill_on_start:
+                self._backfill(symbol)
             self.source.subscribe(symbol)
         self.source.start(self._route)
-        logger.info("market data: streaming {} symbols", len(self._initial))
+        logger.info(
+            "market data: streaming {} symbols ({} in {:.1f}s)",
+            len(symbols), "backfilled" if self._backfill_on_start else "resubscribed", time.monotonic() - started,
+        )
 
     def on_stop(self) -> None:
         self.source.stop()

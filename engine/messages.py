@@ -9,11 +9,42 @@ milliseconds since the epoch (``ts``); ``recv_ns`` is the local monotonic arriva
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 import orjson
+
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True)
+def message(cls: type[T]) -> type[T]:
+    """A frozen, slotted dataclass whose constructor is about twice as fast.
+
+    The ``__init__`` a frozen dataclass generates sets every field through
+    ``object.__setattr__``; on the hot path (one book update builds two messages per hop) that
+    is most of an event's cost. This one stores each argument through the field's slot
+    descriptor instead. The instances are the same: immutable afterwards
+    (``FrozenInstanceError``), equal, hashable and encodable as before.
+    """
+    frozen: Any = dataclass(frozen=True, slots=True)(cls)
+    names = [f.name for f in fields(frozen)]
+    namespace: dict[str, Any] = {f"_set_{n}": frozen.__dict__[n].__set__ for n in names}
+    params = []
+    for f in fields(frozen):
+        if f.default is not MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        else:
+            params.append(f.name)
+    body = "\n".join(f"    _set_{n}(self, {n})" for n in names) or "    pass"
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}\n", namespace)
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{frozen.__qualname__}.__init__"
+    frozen.__init__ = init
+    return frozen  # type: ignore[no-any-return]
 
 
 class Side(str, Enum):
@@ -46,7 +77,7 @@ Level = tuple[float, float]
 # --- Market data (venue -> MarketData -> Feed) -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class TickerUpdated:
     """Latest ticker of a symbol. Conflatable: the newest one wins."""
 
@@ -60,7 +91,7 @@ class TickerUpdated:
     recv_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class BookUpdated:
     """Top-of-book snapshot (books5). Conflatable: the newest one wins."""
 
@@ -71,7 +102,7 @@ class BookUpdated:
     recv_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class TradesReceived:
     """One trade, or several trades of the same bar merged by conflation.
 
@@ -91,7 +122,7 @@ class TradesReceived:
     recv_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class BarClosed:
     """A finished candle. Never conflated and never dropped."""
 
@@ -111,7 +142,7 @@ class BarClosed:
         return self.open_ts + self.interval_ms
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class BarsBackfilled:
     """History loaded from the venue on start, restart or hot add, oldest first."""
 
@@ -125,7 +156,7 @@ MarketEvent = TickerUpdated | BookUpdated | TradesReceived | BarClosed
 # --- Features and signals (Feed -> Features -> Signal -> Risk) ---------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class FeaturesUpdated:
     """Indicator and order-book state of one symbol after an event.
 
@@ -148,7 +179,7 @@ class FeaturesUpdated:
     recv_ns: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class EnterPosition:
     """Signal asks Risk to open a position; Risk answers by approving (SubmitOrder) or denying."""
 
@@ -161,7 +192,7 @@ class EnterPosition:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class ExitPosition:
     """Close the whole position of a symbol (opposite signal, stop hit, symbol removed, ...)."""
 
@@ -170,7 +201,7 @@ class ExitPosition:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class IntentDenied:
     """Risk refused an entry: a stable code plus the numbers that caused it."""
 
@@ -183,7 +214,7 @@ class IntentDenied:
 # --- Orders and fills (Risk -> Execution -> Portfolio -> Store) --------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class SubmitOrder:
     """A sized, approved market order. ``reduce_only`` orders only ever shrink a position."""
 
@@ -198,7 +229,7 @@ class SubmitOrder:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class OrderFilled:
     """A fill. ``fill_id`` is unique per venue trade, so applying it twice can be detected."""
 
@@ -216,7 +247,7 @@ class OrderFilled:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class OrderRejected:
     """Execution could not fill an order (no quote, unknown symbol, venue error)."""
 
@@ -226,7 +257,7 @@ class OrderRejected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class Quote:
     """Best bid/ask and last price of one symbol at ``ts``."""
 
@@ -237,14 +268,14 @@ class Quote:
     last: float
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class QuotesUpdated:
     """Newest quotes of many symbols at once: singletons take market data in batches."""
 
     quotes: tuple[Quote, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class PositionView:
     """An open position as Risk and status see it."""
 
@@ -261,7 +292,7 @@ class PositionView:
         return abs(self.entry - self.stop) * self.qty
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class PortfolioUpdated:
     """Portfolio state after a change: what Risk needs to size and cap the next entry."""
 
@@ -273,7 +304,7 @@ class PortfolioUpdated:
     positions: tuple[PositionView, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class TradeClosed:
     """A round trip, as written to the trade journal."""
 
@@ -291,7 +322,7 @@ class TradeClosed:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class EquitySampled:
     """One point of the equity curve."""
 
@@ -305,37 +336,37 @@ class EquitySampled:
 # --- Orchestration (Control <-> Supervisor, Supervisor <-> actors) -----------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class AddSymbol:
     symbol: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class RemoveSymbol:
     symbol: str
     close_positions: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class SubscribeSymbol:
     """MarketData: start streaming a symbol and backfill its history to its Feed."""
 
     symbol: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class UnsubscribeSymbol:
     symbol: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class BackfillSymbol:
     """MarketData: send a restarted pipeline its history so it trades again without a warm-up."""
 
     symbol: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class PositionChanged:
     """Portfolio tells a symbol's Signal which side it holds now (None when flat)."""
 
@@ -343,7 +374,7 @@ class PositionChanged:
     side: Side | None
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class ActorFailed:
     """An actor died of an exception; the supervisor decides what happens next."""
 
@@ -354,7 +385,7 @@ class ActorFailed:
     generation: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class RestartDue:
     """Timer message: the backoff before restarting a symbol's pipeline has elapsed."""
 
@@ -362,19 +393,19 @@ class RestartDue:
     generation: int
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class RestartSingleton:
     """Timer message: the backoff before restarting a singleton has elapsed."""
 
     role: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class GetStatus:
     """Ask an actor for its part of ``engine status`` (a JSON-ready dict)."""
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class CommandResult:
     """Answer to a control command: whether it was done, and a sentence saying what happened."""
 
@@ -382,7 +413,7 @@ class CommandResult:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class SaveState:
     """Store: keep an actor's state blob so a restarted actor resumes from it."""
 
@@ -390,14 +421,14 @@ class SaveState:
     value: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class LoadState:
     """Store (ask): the state blob saved under ``key``, or None."""
 
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class RecordEvent:
     """Store: an event worth keeping (denial, restart, quarantine, state change)."""
 
@@ -407,20 +438,20 @@ class RecordEvent:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class TradingStateChanged:
     state: TradingState
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class Tick:
     """Periodic wake-up for singletons that sample or sweep (equity, liveness)."""
 
     ts: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@message
 class Flush:
     """Ask a writer to make everything it holds durable now."""
 

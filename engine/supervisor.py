@@ -50,7 +50,8 @@ from engine.ports import UnknownSymbolError
 from engine.runtime.supervision import GiveUp, RestartPolicy, RestartTracker
 
 PipelineFactory = Callable[[ActorContext, str, int], dict[str, pykka.ActorRef[Any]]]
-SingletonFactory = Callable[[], pykka.ActorRef[Any]]
+SingletonFactory = Callable[[bool], pykka.ActorRef[Any]]
+"""Starts a singleton; the flag says whether this is a restart after a crash."""
 
 RUNNING = "running"
 RESTARTING = "restarting"
@@ -111,18 +112,23 @@ class Supervisor(pykka.ThreadingActor):
             for role, factory in singletons.items()
         }
         self.halted_reason = ""
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start_singletons(self) -> None:
-        """Start every singleton in the given order (Store first, MarketData last)."""
-        for singleton in self.singletons.values():
-            self._start_singleton(singleton)
+    def start_singletons(self, roles: list[str]) -> None:
+        """Start these singletons in this order (the caller starts Store first, MarketData last)."""
+        for role in roles:
+            self._start_singleton(self.singletons[role], restart=False)
 
     def start_symbols(self, symbols: list[str]) -> None:
         """Spawn pipelines for the initial universe; MarketData backfills and subscribes them."""
         for symbol in symbols:
             self._start_pipeline(self._pipeline(symbol))
+
+    def begin_shutdown(self) -> None:
+        """From now on deaths are expected: nothing is restarted, swept or quarantined."""
+        self._stopping = True
 
     def shutdown_symbols(self) -> None:
         for pipeline in self.pipelines.values():
@@ -138,6 +144,8 @@ class Supervisor(pykka.ThreadingActor):
             return None
 
     def _dispatch(self, message: Any) -> Any:
+        if self._stopping and isinstance(message, (ActorFailed, RestartDue, RestartSingleton, Tick)):
+            return None
         if isinstance(message, ActorFailed):
             if message.symbol is None:
                 self._singleton_failed(message.role, message.error, message.traceback)
@@ -259,8 +267,8 @@ class Supervisor(pykka.ThreadingActor):
 
     # --- singletons --------------------------------------------------------------------------
 
-    def _start_singleton(self, singleton: Singleton) -> None:
-        singleton.ref = singleton.factory()
+    def _start_singleton(self, singleton: Singleton, restart: bool) -> None:
+        singleton.ref = singleton.factory(restart)
         self.router.bind_singleton(singleton.role, singleton.ref)
         if singleton.role == RISK and self.halted_reason:
             singleton.ref.tell(TradingStateChanged(TradingState.HALTED, self.halted_reason))
@@ -295,12 +303,8 @@ class Supervisor(pykka.ThreadingActor):
         singleton = self.singletons.get(role)
         if singleton is None or singleton.ref is not None:
             return
-        self._start_singleton(singleton)
+        self._start_singleton(singleton, restart=True)
         singleton.restarts += 1
-        if role == MARKET_DATA:
-            for symbol, pipeline in self.pipelines.items():
-                if pipeline.state == RUNNING:
-                    self.router.tell_singleton(MARKET_DATA, SubscribeSymbol(symbol))
         self._record("restart", "", role)
         logger.info("{} restarted", role)
 

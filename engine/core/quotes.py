@@ -2,7 +2,8 @@
 
 Singletons (Portfolio, Execution) need prices but must not take one message per market event:
 a ThreadingActor wake-up per event is what collapses thread-per-actor designs. The market data
-path records each event here and every ``quote_batch_ms`` sends only the quotes that changed.
+path records each event here (plain floats, no object per event) and every ``quote_batch_ms``
+sends ``Quote`` messages for the symbols that changed.
 """
 
 from __future__ import annotations
@@ -14,33 +15,35 @@ class QuoteBook:
     __slots__ = ("_quotes", "_changed")
 
     def __init__(self) -> None:
-        self._quotes: dict[str, Quote] = {}
+        self._quotes: dict[str, list[float]] = {}
         self._changed: set[str] = set()
 
     def on_event(self, event: MarketEvent) -> None:
-        if isinstance(event, TickerUpdated):
-            quote = Quote(event.symbol, event.ts, event.bid, event.ask, event.last)
-        elif isinstance(event, BookUpdated):
+        symbol = event.symbol
+        row = self._quotes.get(symbol)
+        if isinstance(event, BookUpdated):
             if not event.bids or not event.asks:
                 return
-            old = self._quotes.get(event.symbol)
             bid, ask = event.bids[0][0], event.asks[0][0]
-            quote = Quote(event.symbol, event.ts, bid, ask, old.last if old else (bid + ask) / 2)
+            last = row[3] if row is not None else (bid + ask) / 2
+            self._quotes[symbol] = [event.ts, bid, ask, last]
+        elif isinstance(event, TickerUpdated):
+            self._quotes[symbol] = [event.ts, event.bid, event.ask, event.last]
         elif isinstance(event, TradesReceived):
-            old = self._quotes.get(event.symbol)
-            if old is None:
+            if row is None:
                 return
-            quote = Quote(event.symbol, event.ts, old.bid, old.ask, event.close)
+            row[0], row[3] = event.ts, event.close
         else:
             return
-        self._quotes[event.symbol] = quote
-        self._changed.add(event.symbol)
+        self._changed.add(symbol)
 
     def get(self, symbol: str) -> Quote | None:
-        return self._quotes.get(symbol)
+        row = self._quotes.get(symbol)
+        return None if row is None else Quote(symbol, int(row[0]), row[1], row[2], row[3])
 
     def drain_changed(self) -> tuple[Quote, ...]:
         """Quotes that changed since the last drain, then start collecting afresh."""
-        changed = tuple(self._quotes[s] for s in self._changed)
+        quotes = self._quotes
+        changed = tuple(Quote(s, int(r[0]), r[1], r[2], r[3]) for s in self._changed for r in (quotes[s],))
         self._changed.clear()
         return changed

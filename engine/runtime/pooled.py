@@ -27,12 +27,18 @@ from typing import Any
 
 import pykka
 from pykka import ActorRegistry
+from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.inbox import PooledInbox
 
 logger = logging.getLogger("pykka")
+
+_PYKKA_MESSAGES = frozenset(
+    {pykka_messages._ActorStop, pykka_messages.ProxyCall, pykka_messages.ProxyGetAttr, pykka_messages.ProxySetAttr}
+)
+"""Messages pykka itself handles; anything else goes straight to ``on_receive`` (the common case)."""
 
 
 class ReportsCrashes(pykka.Actor):
@@ -122,7 +128,11 @@ class PooledActor(ReportsCrashes):
 
     def _handle_envelope(self, envelope: Envelope[Any]) -> None:
         try:
-            response = self._handle_receive(envelope.message)
+            message = envelope.message
+            if message.__class__ in _PYKKA_MESSAGES:
+                response = self._handle_receive(message)
+            else:
+                response = self.on_receive(message)
             if envelope.reply_to is not None:
                 envelope.reply_to.set(response)
         except Exception:

@@ -9,6 +9,7 @@ as undelivered and dropped: ``ActorDeadError`` never reaches a sender.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pykka
@@ -21,6 +22,7 @@ class Router:
         self._symbol_refs: dict[tuple[str, str], pykka.ActorRef[Any]] = {}
         self._singletons: dict[str, pykka.ActorRef[Any]] = {}
         self.undelivered = 0
+        self.undelivered_by_symbol: Counter[str] = Counter()
 
     def bind(self, symbol: str, role: str, ref: pykka.ActorRef[Any]) -> None:
         self._symbol_refs[(symbol, role)] = ref
@@ -43,15 +45,15 @@ class Router:
     def tell(self, symbol: str, role: str, message: Any) -> bool:
         """Deliver to a symbol's actor; False (and counted) when nobody lives at the address."""
         ref = self._symbol_refs.get((symbol, role))
-        if ref is None:
-            self.undelivered += 1
-            return False
-        try:
-            ref.tell(message)
-        except pykka.ActorDeadError:
-            self.undelivered += 1
-            return False
-        return True
+        if ref is not None:
+            try:
+                ref.tell(message)
+                return True
+            except pykka.ActorDeadError:
+                pass
+        self.undelivered += 1
+        self.undelivered_by_symbol[symbol] += 1
+        return False
 
     def tell_singleton(self, role: str, message: Any) -> bool:
         """Deliver to a singleton; False (and counted) while it is down or restarting."""

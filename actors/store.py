@@ -1,0 +1,86 @@
+"""Store: the one writer of the state database and of the CSV journals.
+
+Every state change other actors make durable comes here as a message; the Store applies them in
+arrival order, so an ``ask(LoadState)`` is answered only after every write sent before it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from actors.base import SingletonActor
+from actors.context import STORE, ActorContext
+from engine.journal import EquityCurve, TradeJournal
+from engine.messages import (
+    EquitySampled,
+    GetStatus,
+    LoadState,
+    OrderFilled,
+    OrderRejected,
+    PortfolioUpdated,
+    RecordEvent,
+    SaveState,
+    SubmitOrder,
+    TradeClosed,
+)
+from engine.store.sqlite_store import StateStore
+
+
+class StoreActor(SingletonActor):
+    role = STORE
+
+    def __init__(self, ctx: ActorContext, db_path: Path, log_dir: Path) -> None:
+        super().__init__(ctx)
+        self._db_path = db_path
+        self._log_dir = log_dir
+        self.db: StateStore | None = None
+        self.trades: TradeJournal | None = None
+        self.equity: EquityCurve | None = None
+
+    def on_start(self) -> None:
+        self.db = StateStore(self._db_path)
+        self.trades = TradeJournal(self._log_dir)
+        self.equity = EquityCurve(self._log_dir)
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, *_exc: Any) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        for closable in (self.db, self.trades, self.equity):
+            if closable is not None:
+                closable.close()
+
+    def on_receive(self, message: Any) -> Any:
+        db, trades, equity = self.db, self.trades, self.equity
+        assert db is not None and trades is not None and equity is not None
+        if isinstance(message, PortfolioUpdated):
+            db.save_positions(message.positions, message.ts)
+        elif isinstance(message, SaveState):
+            db.put_state(message.key, message.value)
+        elif isinstance(message, OrderFilled):
+            if not db.record_fill(message):
+                logger.warning("{} duplicate fill {} ignored", message.symbol, message.fill_id)
+            db.update_order_status(message.client_oid, "filled")
+        elif isinstance(message, SubmitOrder):
+            db.record_order(message, "submitted")
+        elif isinstance(message, OrderRejected):
+            db.update_order_status(message.client_oid, "rejected")
+        elif isinstance(message, TradeClosed):
+            db.record_trade(message)
+            trades.record(message)
+        elif isinstance(message, EquitySampled):
+            db.record_equity(message)
+            equity.record(message)
+        elif isinstance(message, RecordEvent):
+            db.record_event(message.ts, message.kind, message.symbol, message.detail)
+        elif isinstance(message, LoadState):
+            return db.get_state(message.key)
+        elif isinstance(message, GetStatus):
+            return db.counts()
+        return None

@@ -1,0 +1,170 @@
+"""The ``engine`` command: start the engine, and talk to a running one.
+
+Exit codes: 0 done; 1 the engine failed or could not be reached; 2 bad usage or configuration
+(one line naming the key, the value and what is allowed; never a traceback).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+
+from engine.config import Config, ConfigError, load_config
+from engine.control.client import ControlError, call
+from engine.control.endpoint import EngineNotRunning
+
+USAGE_ERROR = 2
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(config_file: Path | None, cli: dict[str, Any]) -> Config:
+    try:
+        return load_config(cli={k: v for k, v in cli.items() if v is not None}, config_file=config_file)
+    except ConfigError as exc:
+        _fail(str(exc), USAGE_ERROR)
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or "." not in key:
+            _fail(f"--set expects SECTION.KEY=VALUE, e.g. --set risk.risk_per_trade_pct=0.005; got {pair!r}", USAGE_ERROR)
+        out[key.strip()] = value.strip()
+    return out
+
+
+config_option = click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), help="A TOML file overriding the shipped defaults."
+)
+data_dir_option = click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="The engine's data folder (default: engine.data_dir)."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Actor-based engine for USDT-margined crypto perpetual futures."""
+
+
+@main.command()
+@click.option("--symbols", help='"all" (every listed symbol above min_volume_24h_usdt) or A,B,C.')
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds.")
+@click.option("--mode", type=click.Choice(["paper", "live", "backtest"]), help="Trading mode (default paper).")
+@click.option("--venue", help="Venue (default sim, the built-in simulated market).")
+@data_dir_option
+@click.option("--log-dir", type=click.Path(path_type=Path), help="Where logs and journals go (default logs).")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
+@config_option
+def start(
+    symbols: str | None,
+    duration: float | None,
+    mode: str | None,
+    venue: str | None,
+    data_dir: Path | None,
+    log_dir: Path | None,
+    settings: tuple[str, ...],
+    config_file: Path | None,
+) -> None:
+    """Run the engine until Ctrl-C, SIGTERM or --duration."""
+    cli = _overrides(settings) | {
+        "engine.symbols": symbols,
+        "engine.mode": mode,
+        "engine.venue": venue,
+        "engine.data_dir": str(data_dir) if data_dir else None,
+        "engine.log_dir": str(log_dir) if log_dir else None,
+    }
+    config = _load(config_file, cli)
+    from engine.runner import run
+
+    sys.exit(run(config, duration))
+
+
+def _data_dir(data_dir: Path | None, config_file: Path | None) -> Path:
+    return data_dir if data_dir is not None else Path(_load(config_file, {}).engine.data_dir)
+
+
+def _call(data_dir: Path, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    try:
+        return call(data_dir, method, path, body)
+    except (EngineNotRunning, ControlError) as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
+@data_dir_option
+@config_option
+def status(as_json: bool, data_dir: Path | None, config_file: Path | None) -> None:
+    """Show the running engine's state: trading state, equity, positions, symbols, runtime."""
+    from engine.status_view import render
+
+    payload = _call(_data_dir(data_dir, config_file), "GET", "/status")
+    click.echo(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode() if as_json else render(payload))
+
+
+@main.group()
+def symbols() -> None:
+    """List, add or remove the running engine's symbols."""
+
+
+@symbols.command("list")
+@data_dir_option
+@config_option
+def list_symbols(data_dir: Path | None, config_file: Path | None) -> None:
+    """Print the symbols being traded, then any quarantined ones."""
+    payload = _call(_data_dir(data_dir, config_file), "GET", "/symbols")
+    for symbol in payload["symbols"]:
+        click.echo(symbol)
+    for entry in payload["quarantined"]:
+        click.echo(f"{entry['symbol']} (quarantined: {entry['error']})")
+    click.echo(f"{len(payload['symbols'])} symbols, {len(payload['quarantined'])} quarantined", err=True)
+
+
+@symbols.command("add")
+@click.argument("symbol")
+@data_dir_option
+@config_option
+def add_symbol(symbol: str, data_dir: Path | None, config_file: Path | None) -> None:
+    """Subscribe SYMBOL, backfill its history, warm up, then trade it."""
+    click.echo(_call(_data_dir(data_dir, config_file), "POST", "/symbols/add", {"symbol": symbol})["message"])
+
+
+@symbols.command("remove")
+@click.argument("symbol")
+@click.option("--keep-position", is_flag=True, help="Keep SYMBOL's open position instead of closing it.")
+@data_dir_option
+@config_option
+def remove_symbol(symbol: str, keep_position: bool, data_dir: Path | None, config_file: Path | None) -> None:
+    """Stop trading SYMBOL: close its position (unless --keep-position), stop its actors, unsubscribe."""
+    body = {"symbol": symbol, "close_positions": not keep_position}
+    click.echo(_call(_data_dir(data_dir, config_file), "POST", "/symbols/remove", body)["message"])
+
+
+@main.command("config")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
+@config_option
+def show_config(settings: tuple[str, ...], config_file: Path | None) -> None:
+    """Print every setting with the value the engine would use (secrets hidden)."""
+    config = _load(config_file, _overrides(settings))
+    for key, value in config.as_table():
+        click.echo(f"{key} = {value!r}")
+
+
+def install_stop_handlers(stop: Any) -> None:
+    """Ctrl-C and SIGTERM ask the engine to stop cleanly instead of killing it mid-write."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
