@@ -83,7 +83,9 @@ class ControlActor(SingletonActor):
             result = self._ask(SUPERVISOR, command)
             if not isinstance(result, CommandResult):
                 return 503, {"error": str(result.get("unavailable", result))}
-            return (200 if result.ok else 400), {"ok": result.ok, "message": result.message}
+            if not result.ok:
+                return 400, {"error": result.message}
+            return 200, {"ok": True, "message": result.message}
         return 404, {"error": f"no such command: {method} {path}"}
 
     def _status(self) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class RiskActor(SingletonActor):
             return
         qty = verdict.qty + verdict.reversed_qty
         reversing = f", reversing {verdict.reversed_qty:.6g}" if verdict.reversed_qty else ""
+        reversing += f"; {verdict.note}" if verdict.note else ""
         logger.info(
             "{} {} approved: {:.6g} @ ~{:.6g}, stop {:.6g}, risk {:.2f} USDT, margin {:.2f}{} ({})",
             intent.symbol, intent.side.value, verdict.qty, intent.price, intent.stop, verdict.risk_usdt,

@@ -167,11 +167,27 @@ def test_size_under_one_lot_is_size_zero() -> None:
     assert d.code == SIZE_ZERO
 
 
+def test_a_tight_stop_is_capped_to_one_slots_margin_budget() -> None:
+    # a 0.1 USDT stop would buy 1,000 units (100,000 USDT notional, 33,333 margin at 3x); one of 5
+    # slots may use 10,000 / 5 = 2,000 USDT of margin, i.e. 6,000 notional = 60 units at 100
+    a = approved(gate().evaluate(intent(stop=99.9)))
+    assert a.qty == pytest.approx(60.0)
+    assert a.margin == pytest.approx(2000.0)
+    assert a.risk_usdt == pytest.approx(6.0)
+    assert "capped by the margin budget" in a.note
+
+
+def test_an_uncapped_size_carries_no_note() -> None:
+    assert approved(gate().evaluate(intent())).note == ""
+
+
 def test_margin_above_equity_is_insufficient_margin() -> None:
-    # a 0.1 USDT stop buys 1,000 units: 100,000 USDT notional needs 33,333 USDT margin at 3x
-    d = denied(gate().evaluate(intent(stop=99.9)))
+    # four open positions of 150 units at 100 lock 4 x 5,000 = 20,000 USDT margin at 3x, more than
+    # the 10,000 equity (the price fell after they opened): nothing more may be opened
+    held = [view(s, qty=150.0, stop=99.9) for s in ("A", "B", "C", "D")]
+    d = denied(gate(*held, limits=RiskLimits(portfolio_heat_cap_pct=1.0)).evaluate(intent()))
     assert d.code == INSUFFICIENT_MARGIN
-    assert "0.00 + 33333.33 = 33333.33 USDT > equity 10000.00" in d.detail
+    assert "margin in use 20000.00 + 1666.67 = 21666.67 USDT > equity 10000.00" in d.detail
 
 
 def test_denials_are_counted_by_code() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from loguru import logger
 
@@ -18,6 +19,7 @@ from engine.messages import BarClosed
 from engine.ports import EventSink, Instrument
 
 MINUTE_MS = 60_000
+SLICE_MS = 10
 
 
 def resample(bars: list[BarClosed], interval_ms: int) -> list[BarClosed]:
@@ -89,21 +91,38 @@ class SimFeed:
         self._thread = None
 
     def _run(self, sink: EventSink, stop: threading.Event) -> None:
+        """Generate a step, then deliver its events slice by slice as their event time comes due.
+
+        Generating in whole steps keeps the numpy work (which drops and retakes the GIL many times
+        per call) to a few calls per second; delivering in ``SLICE_MS`` slices spreads the events
+        over time as a venue's pushes are. Each slice is stamped with its delivery time.
+        """
         market = self.market
         wall0 = time.monotonic()
         event0 = market.now_ms
         while not stop.is_set():
             with self._lock:
-                events = market.step(time.perf_counter_ns())
+                events = market.step()
                 subscribed = self._subscribed
-            batch = [e for e in events if e.symbol in subscribed]
-            if batch:
-                try:
-                    sink(batch)
-                except Exception:
-                    logger.exception("sim stream: routing a batch of {} events failed; streaming on", len(batch))
-            due = wall0 + (market.now_ms - event0) / 1000.0 / self.speed
-            delay = due - time.monotonic()
-            self.lag_s = max(0.0, -delay)
-            if delay > 0:
-                stop.wait(delay)
+            start = 0
+            while start < len(events) and not stop.is_set():
+                slice_end = events[start].ts - events[start].ts % SLICE_MS + SLICE_MS
+                end = start
+                while end < len(events) and events[end].ts < slice_end:
+                    end += 1
+                self._wait_until(wall0 + (slice_end - event0) / 1000.0 / self.speed, stop)
+                now = time.perf_counter_ns()
+                batch = [replace(e, recv_ns=now) for e in events[start:end] if e.symbol in subscribed]
+                start = end
+                if batch:
+                    try:
+                        sink(batch)
+                    except Exception:
+                        logger.exception("sim stream: routing a batch of {} events failed; streaming on", len(batch))
+            self._wait_until(wall0 + (market.now_ms - event0) / 1000.0 / self.speed, stop)
+
+    def _wait_until(self, due: float, stop: threading.Event) -> None:
+        delay = due - time.monotonic()
+        self.lag_s = max(0.0, -delay)
+        if delay > 0:
+            stop.wait(delay)

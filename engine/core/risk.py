@@ -12,7 +12,11 @@ Invariants, over any interleaving of intents, portfolio updates, rejections and 
   pending is denied; an intent on the opposite side of an open position is a reversal, and its
   new risk, margin and slot *replace* those of the position it closes. While a reversal is pending,
   its symbol counts the larger of the old and new risk and margin: a rejection leaves the old one.
-- The loss at a stop is ``risk_per_trade_pct`` of equity whatever the leverage (see ``sizing``).
+- The loss at a stop is ``risk_per_trade_pct`` of equity whatever the leverage (see ``sizing``),
+  unless that size would need more margin than one position's share of equity
+  (``equity / max_concurrent_positions``): then the size is capped to that margin, so a tight stop
+  can never make one position take the margin every other slot needs. The loss at the stop is
+  then smaller than the risk budget, never larger.
 - A daily loss of ``max_daily_loss_pct`` from the UTC day's starting equity halts entries until the
   next UTC day (detected from the portfolio's event time). A manual ``halt`` is only lifted by
   ``resume``; the day change never lifts it. ``resume`` cannot override the daily loss limit: the
@@ -28,7 +32,7 @@ import math
 from dataclasses import dataclass
 
 from engine.core.portfolio import utc_day
-from engine.core.sizing import loss_at_stop, margin_required, position_size
+from engine.core.sizing import loss_at_stop, margin_required, position_size, truncate_to_lot
 from engine.messages import (
     EnterPosition,
     ExitPosition,
@@ -77,13 +81,15 @@ class Approved:
     """An entry to place: ``qty`` base units, locking ``margin`` and risking ``risk_usdt``.
 
     ``reversed_qty`` is the opposite position this entry closes (0 if none): on a one-way account a
-    single market order of ``qty + reversed_qty`` closes it and opens the new one.
+    single market order of ``qty + reversed_qty`` closes it and opens the new one. ``note`` says
+    when the size was capped below the risk budget.
     """
 
     qty: float
     margin: float
     risk_usdt: float
     reversed_qty: float = 0.0
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +255,11 @@ class RiskGate:
                 f"{used.positions} open or pending, limit {limits.max_concurrent_positions}",
             )
         qty = position_size(p.equity, limits.risk_per_trade_pct, price, stop, lot_size)
+        slot_margin = p.equity / max(1, limits.max_concurrent_positions)
+        cap_qty = slot_margin * limits.default_leverage / price
+        capped = qty > cap_qty
+        if capped:
+            qty = cap_qty if lot_size == 0.0 else truncate_to_lot(cap_qty, lot_size)
         if qty <= 0.0:
             budget = p.equity * limits.risk_per_trade_pct
             return Denied(
@@ -271,7 +282,13 @@ class RiskGate:
                 f"margin in use {used.margin:.2f} + {margin:.2f} = {used.margin + margin:.2f} "
                 f"USDT > equity {p.equity:.2f}",
             )
-        return Approved(qty, margin, risk, held.qty if held is not None else 0.0)
+        note = (
+            f"size capped by the margin budget of one slot: equity {p.equity:.2f} / "
+            f"{limits.max_concurrent_positions} positions x {limits.default_leverage:g}x leverage"
+            if capped
+            else ""
+        )
+        return Approved(qty, margin, risk, held.qty if held is not None else 0.0, note)
 
     def _daily_loss(self, p: PortfolioUpdated) -> str:
         """Why ``p`` breaches the daily loss limit, or '' if it does not."""

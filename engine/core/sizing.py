@@ -38,10 +38,10 @@ def position_size(
     if equity <= 0.0 or risk_pct <= 0.0:
         return 0.0
     raw = equity * risk_pct / distance
-    return raw if lot_size == 0.0 else _truncate(raw, lot_size)
+    return raw if lot_size == 0.0 else truncate_to_lot(raw, lot_size)
 
 
-def _truncate(qty: float, lot: float) -> float:
+def truncate_to_lot(qty: float, lot: float) -> float:
     """Round ``qty`` down to a whole number of lots, exactly.
 
     Decimal arithmetic on the shortest repr avoids float floor errors: ``0.3 / 0.1`` is
