@@ -81,6 +81,4 @@ class SingletonActor(ReportsCrashes, pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.router.tell_singleton(
-            SUPERVISOR, _failure(None, self.role, 0, exception_type, exception_value, traceback)
-        )
+        self.router.tell_singleton(SUPERVISOR, _failure(None, self.role, 0, exception_type, exception_value, traceback))

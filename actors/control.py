@@ -39,8 +39,13 @@ class ControlActor(SingletonActor):
         cfg = self.ctx.config.control
         self._server = ControlServer(cfg.host, cfg.port, self._token, self._handle)
         self._server.start()
-        endpoint.publish(self._data_dir, self._server.host, self._server.port)
-        logger.info("control endpoint on {}:{} (token in {})", self._server.host, self._server.port, self._data_dir / endpoint.TOKEN_FILE)
+        endpoint.publish(self._data_dir, str(self._server.host), self._server.port)
+        logger.info(
+            "control endpoint on {}:{} (token in {})",
+            self._server.host,
+            self._server.port,
+            self._data_dir / endpoint.TOKEN_FILE,
+        )
 
     def on_stop(self) -> None:
         self._close()
@@ -74,7 +79,7 @@ class ControlActor(SingletonActor):
         if method == "POST" and path in ("/symbols/add", "/symbols/remove"):
             symbol = body.get("symbol")
             if not isinstance(symbol, str) or not symbol.strip():
-                return 400, {"error": "the request needs a symbol, e.g. {\"symbol\": \"BTCUSDT\"}"}
+                return 400, {"error": 'the request needs a symbol, e.g. {"symbol": "BTCUSDT"}'}
             command: Any = (
                 AddSymbol(symbol)
                 if path.endswith("add")

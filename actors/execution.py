@@ -48,7 +48,12 @@ class ExecutionActor(SingletonActor):
             return
         logger.info(
             "{} filled {} {:.6g} @ {:.6g} fee {:.4f} ({})",
-            order.symbol, "buy" if fill.side.sign > 0 else "sell", fill.qty, fill.price, fill.fee, order.reason,
+            order.symbol,
+            "buy" if fill.side.sign > 0 else "sell",
+            fill.qty,
+            fill.price,
+            fill.fee,
+            order.reason,
         )
         self.router.tell_singleton(STORE, fill)
         self.router.tell_singleton(PORTFOLIO, fill)

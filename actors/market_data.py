@@ -55,7 +55,9 @@ class MarketDataActor(SingletonActor):
         self.source.start(self._route)
         logger.info(
             "market data: streaming {} symbols ({} in {:.1f}s)",
-            len(symbols), "backfilled" if self._backfill_on_start else "resubscribed", time.monotonic() - started,
+            len(symbols),
+            "backfilled" if self._backfill_on_start else "resubscribed",
+            time.monotonic() - started,
         )
 
     def on_stop(self) -> None:

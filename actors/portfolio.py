@@ -42,12 +42,13 @@ class PortfolioActor(SingletonActor):
 
     def on_start(self) -> None:
         store = self.router.singleton(STORE)
-        state = store.ask(LoadState(STATE_KEY), timeout=LOAD_TIMEOUT_S) if store is not None else None
+        state = store.ask(LoadState(STATE_KEY), block=True, timeout=LOAD_TIMEOUT_S) if store is not None else None
         if state is not None:
             self.book = Portfolio.from_state(state)
             logger.info(
                 "portfolio restored: equity {:.2f} USDT, {} open positions",
-                self.book.equity, len(self.book.snapshot(_now_ms()).positions),
+                self.book.equity,
+                len(self.book.snapshot(_now_ms()).positions),
             )
         snapshot = self.book.snapshot(_now_ms())
         for position in snapshot.positions:
@@ -81,7 +82,9 @@ class PortfolioActor(SingletonActor):
             position = book.position(exit_.symbol)
             logger.info(
                 "{} stop hit: mark {:.6g} crossed stop {:.6g}; exiting",
-                exit_.symbol, position.mark if position else 0.0, position.stop if position else 0.0,
+                exit_.symbol,
+                position.mark if position else 0.0,
+                position.stop if position else 0.0,
             )
             self.router.tell_singleton(RISK, exit_)
         self.router.tell_singleton(RISK, book.snapshot(self._last_ts or _now_ms()))
@@ -92,15 +95,25 @@ class PortfolioActor(SingletonActor):
         for trade in book.apply_fill(fill):
             logger.info(
                 "{} closed {} {:.6g}: {:.6g} -> {:.6g}, PnL {:+.2f} USDT after {:.2f} fees ({})",
-                trade.symbol, trade.side.value, trade.qty, trade.entry_price, trade.exit_price,
-                trade.pnl, trade.fees, trade.reason,
+                trade.symbol,
+                trade.side.value,
+                trade.qty,
+                trade.entry_price,
+                trade.exit_price,
+                trade.pnl,
+                trade.fees,
+                trade.reason,
             )
             self.router.tell_singleton(STORE, trade)
         position = book.position(fill.symbol)
         if position is not None and position.qty and fill.reduce_only is False:
             logger.info(
                 "{} position {} {:.6g} @ {:.6g}, stop {:.6g}",
-                fill.symbol, position.side.value, position.qty, position.entry, position.stop,
+                fill.symbol,
+                position.side.value,
+                position.qty,
+                position.entry,
+                position.stop,
             )
         self.router.tell_singleton(STORE, SaveState(STATE_KEY, book.to_state()))
         self.router.tell(fill.symbol, SIGNAL, PositionChanged(fill.symbol, position.side if position else None))
@@ -123,7 +136,14 @@ class PortfolioActor(SingletonActor):
             "day_pnl": round(snapshot.equity - snapshot.day_start_equity, 2),
             "peak_equity": round(snapshot.peak_equity, 2),
             "positions": [
-                {"symbol": p.symbol, "side": p.side.value, "qty": p.qty, "entry": p.entry, "stop": p.stop, "mark": p.mark}
+                {
+                    "symbol": p.symbol,
+                    "side": p.side.value,
+                    "qty": p.qty,
+                    "entry": p.entry,
+                    "stop": p.stop,
+                    "mark": p.mark,
+                }
                 for p in snapshot.positions
             ],
         }

@@ -39,8 +39,11 @@ class RiskActor(SingletonActor):
         r = ctx.config.risk
         self.gate = RiskGate(
             RiskLimits(
-                r.risk_per_trade_pct, r.portfolio_heat_cap_pct, r.max_concurrent_positions,
-                r.max_daily_loss_pct, float(r.default_leverage),
+                r.risk_per_trade_pct,
+                r.portfolio_heat_cap_pct,
+                r.max_concurrent_positions,
+                r.max_daily_loss_pct,
+                float(r.default_leverage),
             )
         )
 
@@ -70,18 +73,35 @@ class RiskActor(SingletonActor):
         verdict = self.gate.evaluate(intent, lot)
         if not isinstance(verdict, Approved):
             logger.info("{} {} entry denied [{}]: {}", intent.symbol, intent.side.value, verdict.code, verdict.detail)
-            self.router.tell_singleton(STORE, RecordEvent(intent.ts, f"denied:{verdict.code}", intent.symbol, verdict.detail))
+            self.router.tell_singleton(
+                STORE, RecordEvent(intent.ts, f"denied:{verdict.code}", intent.symbol, verdict.detail)
+            )
             return
         qty = verdict.qty + verdict.reversed_qty
         reversing = f", reversing {verdict.reversed_qty:.6g}" if verdict.reversed_qty else ""
         reversing += f"; {verdict.note}" if verdict.note else ""
         logger.info(
             "{} {} approved: {:.6g} @ ~{:.6g}, stop {:.6g}, risk {:.2f} USDT, margin {:.2f}{} ({})",
-            intent.symbol, intent.side.value, verdict.qty, intent.price, intent.stop, verdict.risk_usdt,
-            verdict.margin, reversing, intent.reason,
+            intent.symbol,
+            intent.side.value,
+            verdict.qty,
+            intent.price,
+            intent.stop,
+            verdict.risk_usdt,
+            verdict.margin,
+            reversing,
+            intent.reason,
         )
         order = SubmitOrder(
-            entry_oid(intent), intent.symbol, intent.ts, intent.side, qty, intent.stop, False, intent.strategy, intent.reason
+            entry_oid(intent),
+            intent.symbol,
+            intent.ts,
+            intent.side,
+            qty,
+            intent.stop,
+            False,
+            intent.strategy,
+            intent.reason,
         )
         self.router.tell_singleton(EXECUTION, order)
 

@@ -28,5 +28,8 @@ class ScannerActor(SingletonActor):
             self.latest[message.symbol] = message
         elif isinstance(message, GetStatus):
             top = rank(self.latest, self.ctx.config.engine.top_n_symbols, self._max_age_ms)
-            return {"top": [{"symbol": s, "trend_strength": round(v, 3)} for s, v in top], "ranked_from": len(self.latest)}
+            return {
+                "top": [{"symbol": s, "trend_strength": round(v, 3)} for s, v in top],
+                "ranked_from": len(self.latest),
+            }
         return None

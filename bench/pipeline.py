@@ -25,14 +25,15 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.context import FEED, SIGNAL  # noqa: E402
-from adapters.sim.feed import SimFeed  # noqa: E402
-from adapters.sim.market import SimConfig, SimMarket  # noqa: E402
-from engine.app import Engine  # noqa: E402
-from engine.config import load_config  # noqa: E402
-from engine.logs import setup_logging  # noqa: E402
-from engine.messages import MarketEvent  # noqa: E402
-from engine.ports import EventSink  # noqa: E402
+from actors.context import FEED, SIGNAL
+from adapters.sim.feed import SimFeed
+from adapters.sim.market import SimConfig, SimMarket
+from engine.app import Engine
+from engine.config import load_config
+from engine.logs import setup_logging
+from engine.messages import MarketEvent
+from engine.ports import EventSink
+from engine.runtime.pooled import pooled_inbox
 
 TICK_S = 0.002
 CHUNK = 64
@@ -126,7 +127,7 @@ def main() -> None:
 
     def sample() -> None:
         while not sampling.is_set():
-            depths.append(max((len(ref.actor_inbox) for _, _, ref in ctx.router.symbol_refs()), default=0))
+            depths.append(max((len(pooled_inbox(ref) or ()) for _, _, ref in ctx.router.symbol_refs()), default=0))
             rss.append(process.memory_info().rss / 2**20)
             time.sleep(0.1)
 
@@ -138,7 +139,9 @@ def main() -> None:
     source.done.wait(args.seconds * 3 + 30)
     offer_s = time.perf_counter() - wall0
     refs = ctx.router.symbol_refs()
-    while any(len(ref.actor_inbox) for _, _, ref in refs) and time.perf_counter() - wall0 < args.seconds * 4 + 30:
+    while (
+        any(len(pooled_inbox(ref) or ()) for _, _, ref in refs) and time.perf_counter() - wall0 < args.seconds * 4 + 30
+    ):
         time.sleep(0.01)
     wall = time.perf_counter() - wall0
     cpu1 = process.cpu_times()
@@ -154,14 +157,23 @@ def main() -> None:
     quarter = max(1, len(rss) // 4)
     print(f"symbols {args.symbols}, offered {source.offered:,} events at {args.rate:,.0f}/s over {offer_s:.1f}s")
     print(f"achieved: {source.offered / wall:,.0f} events/s into the pipeline (drained after {wall:.1f}s)")
-    print(f"  Feed handled {feed_handled:,}, conflated in inboxes {status['conflated_events']:,}, "
-          f"Signal decisions {signal_handled:,} ({signal_handled / wall:,.0f}/s)")
-    print(f"latency event->Signal decision: p50 {latency['p50'] / 1000:.2f} ms, p99 {latency['p99'] / 1000:.2f} ms, "
-          f"p99.9 {latency['p99.9'] / 1000:.2f} ms")
-    print(f"deepest mailbox: {max(depths, default=0)} (median of samples {statistics.median(depths or [0]):.0f}), "
-          f"high water {status['mailbox_high_water']}, undelivered {status['undelivered']}")
-    print(f"RSS MB: first quarter {statistics.mean(rss[:quarter]):.0f}, last quarter {statistics.mean(rss[-quarter:]):.0f}, "
-          f"max {max(rss):.0f}; threads {threads}; CPU {cpu:.0%} of one core")
+    print(
+        f"  Feed handled {feed_handled:,}, conflated in inboxes {status['conflated_events']:,}, "
+        f"Signal decisions {signal_handled:,} ({signal_handled / wall:,.0f}/s)"
+    )
+    print(
+        f"latency event->Signal decision: p50 {latency['p50'] / 1000:.2f} ms, p99 {latency['p99'] / 1000:.2f} ms, "
+        f"p99.9 {latency['p99.9'] / 1000:.2f} ms"
+    )
+    print(
+        f"deepest mailbox: {max(depths, default=0)} (median of samples {statistics.median(depths or [0]):.0f}), "
+        f"high water {status['mailbox_high_water']}, undelivered {status['undelivered']}"
+    )
+    print(
+        f"RSS MB: first quarter {statistics.mean(rss[:quarter]):.0f}, "
+        f"last quarter {statistics.mean(rss[-quarter:]):.0f}, "
+        f"max {max(rss):.0f}; threads {threads}; CPU {cpu:.0%} of one core"
+    )
 
 
 if __name__ == "__main__":

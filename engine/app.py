@@ -4,8 +4,8 @@ Start order: Store (state must be readable first), Portfolio (restores from it),
 Scanner, Control, then every symbol's pipeline, and MarketData last, which backfills each symbol
 and only then starts streaming. Everything built during start-up (histories, instruments, actors)
 lives as long as the engine, so it is moved out of the garbage collector's reach (``gc.freeze``):
-a full collection would otherwise walk it and stall every symbol for tens of milliseconds. Stop order is the reverse, ending with the Store so every write
-sent before the stop is on disk.
+a full collection would otherwise walk it and stall every symbol for tens of milliseconds. Stop
+order is the reverse, ending with the Store so every write sent before the stop is on disk.
 """
 
 from __future__ import annotations
@@ -168,8 +168,12 @@ class Engine:
         }
         logger.info(
             "starting: mode {}, venue {}, {} symbols, risk {:.2%} per trade, heat cap {:.2%}, max {} positions",
-            cfg.engine.mode, cfg.engine.venue, len(self.symbols), cfg.risk.risk_per_trade_pct,
-            cfg.risk.portfolio_heat_cap_pct, cfg.risk.max_concurrent_positions,
+            cfg.engine.mode,
+            cfg.engine.venue,
+            len(self.symbols),
+            cfg.risk.risk_per_trade_pct,
+            cfg.risk.portfolio_heat_cap_pct,
+            cfg.risk.max_concurrent_positions,
         )
         supervisor = Supervisor.start(ctx, spawn_pipeline, singletons)
         self.supervisor = supervisor
@@ -178,14 +182,14 @@ class Engine:
         proxy.start_singletons([r for r in singletons if r != MARKET_DATA]).get(timeout=60)
         proxy.start_symbols(self.symbols).get(timeout=60)
         proxy.start_singletons([MARKET_DATA]).get(timeout=300)
-        ctx.timers.every(SWEEP_INTERVAL_S, lambda: ctx.router.tell_singleton(SUPERVISOR, Tick()))
-        ctx.timers.every(cfg.engine.equity_sample_s, lambda: ctx.router.tell_singleton(PORTFOLIO, Tick()))
+        ctx.timers.every(SWEEP_INTERVAL_S, lambda: _tell_role(ctx, SUPERVISOR))
+        ctx.timers.every(cfg.engine.equity_sample_s, lambda: _tell_role(ctx, PORTFOLIO))
         gc.freeze()
         logger.info("engine running: {} symbols streaming", len(self.symbols))
 
     def status(self) -> dict[str, Any]:
         assert self.supervisor is not None
-        result: dict[str, Any] = self.supervisor.ask(GetStatus(), timeout=10)
+        result: dict[str, Any] = self.supervisor.ask(GetStatus(), block=True, timeout=10)
         return result
 
     def wait(self, duration_s: float | None = None) -> None:
@@ -216,6 +220,10 @@ class Engine:
         ctx.dispatcher.shutdown()
         self.ctx = None
         logger.info("engine stopped")
+
+
+def _tell_role(ctx: ActorContext, role: str) -> None:
+    ctx.router.tell_singleton(role, Tick())
 
 
 def _stop(ref: pykka.ActorRef[Any]) -> None:

@@ -38,7 +38,9 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or "." not in key:
-            _fail(f"--set expects SECTION.KEY=VALUE, e.g. --set risk.risk_per_trade_pct=0.005; got {pair!r}", USAGE_ERROR)
+            _fail(
+                f"--set expects SECTION.KEY=VALUE, e.g. --set risk.risk_per_trade_pct=0.005; got {pair!r}", USAGE_ERROR
+            )
         out[key.strip()] = value.strip()
     return out
 

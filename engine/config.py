@@ -26,8 +26,14 @@ _SYMBOL = re.compile(r"[A-Z0-9]+USDT")
 _FAULT = re.compile(r"([A-Z0-9]+USDT|\*):(feed|features|signal|\*):[^:\s]+")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _STRINGS = tuple[str, ...]  # list keys are tuples, so that a frozen Config is immutable all the way down
-_KINDS: dict[Any, str] = {int: "an integer", float: "a number", bool: "true or false",
-                          str: "a string", Path: "a path", _STRINGS: "a list of strings"}
+_KINDS: dict[Any, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    Path: "a path",
+    _STRINGS: "a list of strings",
+}
 
 
 class ConfigError(Exception):
@@ -37,16 +43,28 @@ class ConfigError(Exception):
     accepted and ``source`` where the value came from (cli, env VAR, config file PATH, defaults PATH).
     """
 
-    def __init__(self, message: str, *, key: str | None = None, value: Any = None,
-                 allowed: str | None = None, source: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        value: Any = None,
+        allowed: str | None = None,
+        source: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.key, self.value, self.allowed, self.source = key, value, allowed, source
 
     @classmethod
     def invalid(cls, key: str, value: Any, allowed: str, source: str) -> Self:
         """The error for a value that the key's type or rule refuses."""
-        return cls(f"{key} = {value!r} is not allowed: expected {allowed} (from {source})",
-                   key=key, value=value, allowed=allowed, source=source)
+        return cls(
+            f"{key} = {value!r} is not allowed: expected {allowed} (from {source})",
+            key=key,
+            value=value,
+            allowed=allowed,
+            source=source,
+        )
 
 
 def _rule(allowed: str, check: Callable[[Any], bool]) -> dict[str, Any]:
@@ -57,8 +75,10 @@ def _rule(allowed: str, check: Callable[[Any], bool]) -> dict[str, Any]:
 def _between(lo: float, hi: float, bounds: str = "[]") -> dict[str, Any]:
     """A number in an interval; ``bounds`` is "[]", "(]", "[)" or "()" as in maths."""
     left, right = bounds[0], bounds[1]
-    return _rule(f"in {left}{lo}, {hi}{right}",
-                 lambda v: (lo < v if left == "(" else lo <= v) and (v < hi if right == ")" else v <= hi))
+    return _rule(
+        f"in {left}{lo}, {hi}{right}",
+        lambda v: (lo < v if left == "(" else lo <= v) and (v < hi if right == ")" else v <= hi),
+    )
 
 
 def _at_least(lo: float, *, strict: bool = False) -> dict[str, Any]:
@@ -93,8 +113,9 @@ class EngineConfig:
 
     mode: str = field(metadata=_one_of("paper", "live", "backtest"))
     venue: str = field(metadata=_one_of("sim", "bitget", "bybit", "bitunix"))
-    symbols: str = field(metadata=_rule(
-        '"all" or comma-separated distinct symbols such as BTCUSDT,ETHUSDT', _is_symbols))
+    symbols: str = field(
+        metadata=_rule('"all" or comma-separated distinct symbols such as BTCUSDT,ETHUSDT', _is_symbols)
+    )
     data_dir: Path
     log_dir: Path
     top_n_symbols: int = field(metadata=_at_least(1))
@@ -171,9 +192,12 @@ class SupervisionConfig:
     backoff_max_ms: int = field(metadata=_at_least(1))
     backoff_jitter: float = field(metadata=_between(0, 1, "[)"))
     singleton_max_restarts: int = field(metadata=_at_least(1))
-    fault_inject: tuple[str, ...] = field(metadata=_rule(
-        'entries "SYMBOL:ROLE:EVENT" with ROLE one of feed, features, signal, *',
-        lambda v: all(_FAULT.fullmatch(entry) for entry in v)))
+    fault_inject: tuple[str, ...] = field(
+        metadata=_rule(
+            'entries "SYMBOL:ROLE:EVENT" with ROLE one of feed, features, signal, *',
+            lambda v: all(_FAULT.fullmatch(entry) for entry in v),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +239,12 @@ class LoggingConfig:
     retention_files: int = field(metadata=_at_least(1))
 
 
-_SECRET_VARS = {"api_key": "BITGET_API_KEY", "secret_key": "BITGET_SECRET_KEY",
-                "passphrase": "BITGET_PASSPHRASE", "discord_webhook_url": "DISCORD_WEBHOOK_URL"}
+_SECRET_VARS = {
+    "api_key": "BITGET_API_KEY",
+    "secret_key": "BITGET_SECRET_KEY",
+    "passphrase": "BITGET_PASSPHRASE",
+    "discord_webhook_url": "DISCORD_WEBHOOK_URL",
+}
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -262,8 +290,11 @@ class Config:
 
     def as_table(self) -> list[tuple[str, Any]]:
         """(dotted key, value) of every setting in file order, secrets excluded: for status and docs."""
-        return [(f"{name}.{f.name}", getattr(getattr(self, name), f.name))
-                for name, section in _SECTIONS.items() for f in fields(section)]
+        return [
+            (f"{name}.{f.name}", getattr(getattr(self, name), f.name))
+            for name, section in _SECTIONS.items()
+            for f in fields(section)
+        ]
 
 
 _SECTIONS: dict[str, Any] = {f.name: f.type for f in fields(Config) if f.name != "secrets"}
@@ -275,9 +306,14 @@ class _Entry(NamedTuple):
     is_text: bool  # env and cli strings are parsed to the key's type; TOML values are already typed
 
 
-def load_config(*, cli: Mapping[str, Any] | None = None, config_file: Path | None = None,
-                env: Mapping[str, str] | None = None, dotenv: Path | None = None,
-                defaults: Path | None = None) -> Config:
+def load_config(
+    *,
+    cli: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    dotenv: Path | None = None,
+    defaults: Path | None = None,
+) -> Config:
     """Merge defaults < config_file < .env < env < cli, then type-check and validate every key.
 
     ``cli`` has dotted keys ({"sim.speed": 20}); a None value means "not given". ``env`` defaults
@@ -300,12 +336,15 @@ def load_config(*, cli: Mapping[str, Any] | None = None, config_file: Path | Non
             entries[_known_key(section, key, "cli")] = _Entry(value, "cli", isinstance(value, str))
     values = _validate(entries)
     _check_order(values, entries, "strategy.ema_fast", "strategy.ema_slow", strict=True)
-    _check_order(values, entries, "supervision.backoff_initial_ms", "supervision.backoff_max_ms",
-                 strict=False)
+    _check_order(values, entries, "supervision.backoff_initial_ms", "supervision.backoff_max_ms", strict=False)
     every_env = {**dotenv_vars, **env}
-    return Config(**{name: section(**{f.name: values[f"{name}.{f.name}"] for f in fields(section)})
-                     for name, section in _SECTIONS.items()},
-                  secrets=Secrets(**{attr: every_env.get(var, "") for attr, var in _SECRET_VARS.items()}))
+    return Config(
+        **{
+            name: section(**{f.name: values[f"{name}.{f.name}"] for f in fields(section)})
+            for name, section in _SECTIONS.items()
+        },
+        secrets=Secrets(**{attr: every_env.get(var, "") for attr, var in _SECRET_VARS.items()}),
+    )
 
 
 def _read(path: Path, what: str) -> str:
@@ -342,8 +381,11 @@ def _toml_layer(path: Path, source: str) -> dict[str, _Entry]:
     entries = {}
     for section, table in data.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{section} = {table!r} is outside any section (from {source}); "
-                              f"valid sections: {', '.join(_SECTIONS)}", key=section, source=source)
+            raise ConfigError(
+                f"{section} = {table!r} is outside any section (from {source}); valid sections: {', '.join(_SECTIONS)}",
+                key=section,
+                source=source,
+            )
         for key, value in table.items():
             entries[_known_key(section, key, source)] = _Entry(value, source, False)
     return entries
@@ -359,8 +401,12 @@ def _env_layer(env: Mapping[str, str], source: Callable[[str], str]) -> dict[str
         if name.startswith(ENV_PREFIX):
             section, sep, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
             if not sep:
-                raise ConfigError(f"{name} is not a setting: expected ENGINE_<SECTION>__<KEY>, such as "
-                                  "ENGINE_RISK__RISK_PER_TRADE_PCT", key=name, source=source(name))
+                raise ConfigError(
+                    f"{name} is not a setting: expected ENGINE_<SECTION>__<KEY>, such as "
+                    "ENGINE_RISK__RISK_PER_TRADE_PCT",
+                    key=name,
+                    source=source(name),
+                )
             entries[_known_key(section, key, source(name))] = _Entry(text, source(name), True)
     return entries
 
@@ -376,8 +422,12 @@ def _known_key(section: str, key: str, source: str) -> str:
         valid = list(_SECTIONS)
         bad, given, label, where = section, section, f"section [{section}]", "sections"
     hint = "".join(f"; did you mean {m}?" for m in difflib.get_close_matches(given, valid, n=1))
-    raise ConfigError(f"unknown {label} (from {source}); valid {where}: {', '.join(valid)}{hint}",
-                      key=bad, allowed=", ".join(valid), source=source)
+    raise ConfigError(
+        f"unknown {label} (from {source}); valid {where}: {', '.join(valid)}{hint}",
+        key=bad,
+        allowed=", ".join(valid),
+        source=source,
+    )
 
 
 def _coerce(raw: Any, kind: Any, is_text: bool) -> Any:
@@ -424,11 +474,11 @@ def _validate(entries: dict[str, _Entry]) -> dict[str, Any]:
     return values
 
 
-def _check_order(values: dict[str, Any], entries: dict[str, _Entry], low: str, high: str, *,
-                 strict: bool) -> None:
+def _check_order(values: dict[str, Any], entries: dict[str, _Entry], low: str, high: str, *, strict: bool) -> None:
     """Two keys that only make sense in order: ``low`` < ``high`` (or <= when not strict)."""
     if values[low] < values[high] or (not strict and values[low] == values[high]):
         return
     bound = f"{'below' if strict else 'at most'} {high} = {values[high]}"
-    raise ConfigError.invalid(low, values[low], f"{_KINDS[int]} {bound}",
-                              f"{entries[low].source}; {high} from {entries[high].source}")
+    raise ConfigError.invalid(
+        low, values[low], f"{_KINDS[int]} {bound}", f"{entries[low].source}; {high} from {entries[high].source}"
+    )

@@ -23,8 +23,18 @@ from engine.messages import EquitySampled, TradeClosed
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TRADE_COLUMNS = (
-    "entry_time", "exit_time", "symbol", "side", "qty", "entry_price", "exit_price",
-    "pnl", "fees", "strategy", "regime", "reason",
+    "entry_time",
+    "exit_time",
+    "symbol",
+    "side",
+    "qty",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "fees",
+    "strategy",
+    "regime",
+    "reason",
 )
 EQUITY_COLUMNS = ("time", "equity", "cash", "unrealized", "open_positions")
 
@@ -63,9 +73,7 @@ class CsvJournal:
             cut_short = old.read(1) != b"\n"
         found = tuple(next(csv.reader([first])))
         if found != self.header:
-            raise JournalError(
-                f"{self.path} has columns {found}, expected {self.header}: move the file aside"
-            )
+            raise JournalError(f"{self.path} has columns {found}, expected {self.header}: move the file aside")
         return cut_short
 
     def append(self, row: Sequence[object]) -> None:
@@ -88,9 +96,18 @@ class TradeJournal(CsvJournal):
     def record(self, trade: TradeClosed) -> None:
         self.append(
             (
-                iso_utc(trade.entry_ts), iso_utc(trade.exit_ts), trade.symbol, trade.side.value,
-                trade.qty, trade.entry_price, trade.exit_price, trade.pnl, trade.fees,
-                trade.strategy, trade.regime, trade.reason,
+                iso_utc(trade.entry_ts),
+                iso_utc(trade.exit_ts),
+                trade.symbol,
+                trade.side.value,
+                trade.qty,
+                trade.entry_price,
+                trade.exit_price,
+                trade.pnl,
+                trade.fees,
+                trade.strategy,
+                trade.regime,
+                trade.reason,
             )
         )
 
@@ -102,7 +119,4 @@ class EquityCurve(CsvJournal):
         super().__init__(log_dir / "equity_curve.csv", EQUITY_COLUMNS)
 
     def record(self, sample: EquitySampled) -> None:
-        self.append(
-            (iso_utc(sample.ts), sample.equity, sample.cash, sample.unrealized,
-             sample.open_positions)
-        )
+        self.append((iso_utc(sample.ts), sample.equity, sample.cash, sample.unrealized, sample.open_positions))

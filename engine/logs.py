@@ -105,9 +105,7 @@ def setup_logging(
 ) -> None:
     """Configure console and file logging for the whole process; see the module docstring."""
     if rotation_mb < 1 or retention_files < 1:
-        raise ValueError(
-            f"rotation_mb and retention_files must be >= 1, got {rotation_mb}, {retention_files}"
-        )
+        raise ValueError(f"rotation_mb and retention_files must be >= 1, got {rotation_mb}, {retention_files}")
     level = level.upper()
     log_dir.mkdir(parents=True, exist_ok=True)
     redactor = _Redactor(secrets)

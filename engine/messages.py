@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypeVar, dataclass_transform
 
 import orjson
@@ -47,7 +47,7 @@ def message(cls: type[T]) -> type[T]:
     return frozen  # type: ignore[no-any-return]
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     """Direction of a position or order."""
 
     LONG = "long"
@@ -62,7 +62,7 @@ class Side(str, Enum):
         return Side.SHORT if self is Side.LONG else Side.LONG
 
 
-class TradingState(str, Enum):
+class TradingState(StrEnum):
     """Whether the engine may open new positions."""
 
     ACTIVE = "ACTIVE"

@@ -32,7 +32,10 @@ def render(payload: dict[str, Any]) -> str:
         positions = portfolio.get("positions", [])
         lines.append(f"positions: {len(positions)}")
         for p in positions:
-            lines.append(f"  {p['symbol']:<14} {p['side']:<5} {p['qty']:.6g} @ {p['entry']:.6g}  stop {p['stop']:.6g}  mark {p['mark']:.6g}")
+            lines.append(
+                f"  {p['symbol']:<14} {p['side']:<5} {p['qty']:.6g} @ {p['entry']:.6g}  "
+                f"stop {p['stop']:.6g}  mark {p['mark']:.6g}"
+            )
     counts = runtime.get("symbols", {})
     lines.append(
         f"symbols: {counts.get('running', 0)} running, {counts.get('restarting', 0)} restarting, "
@@ -45,7 +48,10 @@ def render(payload: dict[str, Any]) -> str:
         lines.append("restarts: " + ", ".join(f"{s} x{n}" for s, n in sorted(restarts.items())))
     for role, s in sorted(runtime.get("singletons", {}).items()):
         if not s.get("alive") or s.get("restarts"):
-            lines.append(f"  {role}: {'alive' if s.get('alive') else 'DOWN'}, {s.get('restarts')} restarts, last error {s.get('last_error')}")
+            lines.append(
+                f"  {role}: {'alive' if s.get('alive') else 'DOWN'}, {s.get('restarts')} restarts, "
+                f"last error {s.get('last_error')}"
+            )
     top = scanner.get("top", [])
     if top:
         lines.append("top by trend strength: " + ", ".join(f"{t['symbol']} {t['trend_strength']}" for t in top))

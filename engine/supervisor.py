@@ -19,6 +19,7 @@ logged and the Supervisor carries on.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from actors.context import MARKET_DATA, RISK, STORE, SYMBOL_ROLES, ActorContext
 from engine.messages import (
     ActorFailed,
     AddSymbol,
+    BackfillSymbol,
     CommandResult,
     ExitPosition,
     GetStatus,
@@ -44,9 +46,9 @@ from engine.messages import (
     TradingState,
     TradingStateChanged,
     UnsubscribeSymbol,
-    BackfillSymbol,
 )
 from engine.ports import UnknownSymbolError
+from engine.runtime.pooled import pooled_inbox
 from engine.runtime.supervision import GiveUp, RestartPolicy, RestartTracker
 
 PipelineFactory = Callable[[ActorContext, str, int], dict[str, pykka.ActorRef[Any]]]
@@ -104,7 +106,11 @@ class Supervisor(pykka.ThreadingActor):
             sup.max_restarts, sup.window_s, sup.backoff_initial_ms / 1000, sup.backoff_max_ms / 1000, sup.backoff_jitter
         )
         self._singleton_policy = RestartPolicy(
-            sup.singleton_max_restarts, sup.window_s, sup.backoff_initial_ms / 1000, sup.backoff_max_ms / 1000, sup.backoff_jitter
+            sup.singleton_max_restarts,
+            sup.window_s,
+            sup.backoff_initial_ms / 1000,
+            sup.backoff_max_ms / 1000,
+            sup.backoff_jitter,
         )
         self.pipelines: dict[str, Pipeline] = {}
         self.singletons = {
@@ -203,16 +209,26 @@ class Supervisor(pykka.ThreadingActor):
             self.router.tell_singleton(MARKET_DATA, UnsubscribeSymbol(pipeline.symbol))
             logger.error(
                 "{} quarantined: {} failures within {:.0f}s (limit {}); last error in {}: {}\n{}",
-                pipeline.symbol, decision.failures_in_window, self._symbol_policy.window_s,
-                self._symbol_policy.max_restarts, report.role, report.error, report.traceback.rstrip(),
+                pipeline.symbol,
+                decision.failures_in_window,
+                self._symbol_policy.window_s,
+                self._symbol_policy.max_restarts,
+                report.role,
+                report.error,
+                report.traceback.rstrip(),
             )
             self._record("quarantine", pipeline.symbol, f"{report.role}: {report.error}")
             return
         pipeline.state = RESTARTING
         logger.warning(
             "{} {} failed ({}); restarting its pipeline in {:.0f} ms (failure {} of {} allowed in {:.0f}s)",
-            pipeline.symbol, report.role, report.error, decision.delay_s * 1000,
-            decision.failures_in_window, self._symbol_policy.max_restarts, self._symbol_policy.window_s,
+            pipeline.symbol,
+            report.role,
+            report.error,
+            decision.delay_s * 1000,
+            decision.failures_in_window,
+            self._symbol_policy.max_restarts,
+            self._symbol_policy.window_s,
         )
         generation = pipeline.generation
         me = self.actor_ref
@@ -295,7 +311,13 @@ class Supervisor(pykka.ThreadingActor):
                 self._record("halted", "", self.halted_reason)
         else:
             delay = decision.delay_s
-            logger.error("{} failed ({}); restarting it from stored state in {:.0f} ms\n{}", role, error, delay * 1000, traceback.rstrip())
+            logger.error(
+                "{} failed ({}); restarting it from stored state in {:.0f} ms\n{}",
+                role,
+                error,
+                delay * 1000,
+                traceback.rstrip(),
+            )
         me = self.actor_ref
         self.ctx.timers.after(delay, lambda: _tell(me, RestartSingleton(role)))
 
@@ -318,7 +340,9 @@ class Supervisor(pykka.ThreadingActor):
             for role, ref in pipeline.refs.items():
                 if not ref.is_alive():
                     self._symbol_failed(
-                        ActorFailed(pipeline.symbol, role, "actor found dead by the liveness sweep", "", pipeline.generation)
+                        ActorFailed(
+                            pipeline.symbol, role, "actor found dead by the liveness sweep", "", pipeline.generation
+                        )
                     )
                     break
         for singleton in self.singletons.values():
@@ -334,10 +358,11 @@ class Supervisor(pykka.ThreadingActor):
         for pipeline in self.pipelines.values():
             counts[pipeline.state] += 1
             for ref in pipeline.refs.values():
-                inbox = ref.actor_inbox
-                conflated += getattr(inbox, "conflated", 0)
-                deepest = max(deepest, len(inbox))  # type: ignore[arg-type]
-                high_water = max(high_water, getattr(inbox, "high_water", 0))
+                inbox = pooled_inbox(ref)
+                if inbox is not None:
+                    conflated += inbox.conflated
+                    deepest = max(deepest, len(inbox))
+                    high_water = max(high_water, inbox.high_water)
         return {
             "symbols": counts,
             "symbol_list": sorted(s for s, p in self.pipelines.items() if p.state != QUARANTINED),
@@ -348,7 +373,11 @@ class Supervisor(pykka.ThreadingActor):
             ],
             "restarts": {s: p.restarts for s, p in self.pipelines.items() if p.restarts},
             "singletons": {
-                role: {"alive": s.ref is not None and s.ref.is_alive(), "restarts": s.restarts, "last_error": s.last_error}
+                role: {
+                    "alive": s.ref is not None and s.ref.is_alive(),
+                    "restarts": s.restarts,
+                    "last_error": s.last_error,
+                }
                 for role, s in self.singletons.items()
             },
             "halted_reason": self.halted_reason,
@@ -364,7 +393,5 @@ class Supervisor(pykka.ThreadingActor):
 
 
 def _tell(ref: pykka.ActorRef[Any], message: Any) -> None:
-    try:
+    with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)
-    except pykka.ActorDeadError:
-        pass

@@ -44,8 +44,7 @@ def test_defaults_have_the_shipped_values() -> None:
 
 def test_as_table_lists_every_key_of_the_defaults_file_with_its_value() -> None:
     shipped = tomllib.loads(DEFAULTS_PATH.read_text(encoding="utf-8"))
-    expected = [(f"{section}.{key}", value) for section, table in shipped.items()
-                for key, value in table.items()]
+    expected = [(f"{section}.{key}", value) for section, table in shipped.items() for key, value in table.items()]
     assert [(key, as_toml(value)) for key, value in load().as_table()] == expected
 
 
@@ -73,8 +72,9 @@ def test_env_overrides_config_file(tmp_path: Path) -> None:
 
 def test_cli_overrides_env_file_and_defaults(tmp_path: Path) -> None:
     user = write(tmp_path / "user.toml", "[risk]\nrisk_per_trade_pct = 0.02\n")
-    config = load(config_file=user, env={"ENGINE_RISK__RISK_PER_TRADE_PCT": "0.03"},
-                  cli={"risk.risk_per_trade_pct": 0.04})
+    config = load(
+        config_file=user, env={"ENGINE_RISK__RISK_PER_TRADE_PCT": "0.03"}, cli={"risk.risk_per_trade_pct": 0.04}
+    )
     assert config.risk.risk_per_trade_pct == 0.04
 
 
@@ -89,24 +89,40 @@ def test_cli_strings_are_coerced_like_env() -> None:
     assert config.sim.speed == 20.0
 
 
-@pytest.mark.parametrize(("name", "text", "read", "expected"), [
-    ("ENGINE_SIM__SYMBOLS", "60", lambda c: c.sim.symbols, 60),
-    ("ENGINE_RISK__RISK_PER_TRADE_PCT", "0.02", lambda c: c.risk.risk_per_trade_pct, 0.02),
-    ("ENGINE_ENGINE__VENUE", "bitget", lambda c: c.engine.venue, "bitget"),
-    ("ENGINE_ENGINE__LOG_DIR", "/var/log/eng", lambda c: c.engine.log_dir, Path("/var/log/eng")),
-    ("ENGINE_SUPERVISION__FAULT_INJECT", "BTCUSDT:feed:ticker, *:*:bar",
-     lambda c: c.supervision.fault_inject, ("BTCUSDT:feed:ticker", "*:*:bar")),
-    ("ENGINE_SUPERVISION__FAULT_INJECT", "", lambda c: c.supervision.fault_inject, ()),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "read", "expected"),
+    [
+        ("ENGINE_SIM__SYMBOLS", "60", lambda c: c.sim.symbols, 60),
+        ("ENGINE_RISK__RISK_PER_TRADE_PCT", "0.02", lambda c: c.risk.risk_per_trade_pct, 0.02),
+        ("ENGINE_ENGINE__VENUE", "bitget", lambda c: c.engine.venue, "bitget"),
+        ("ENGINE_ENGINE__LOG_DIR", "/var/log/eng", lambda c: c.engine.log_dir, Path("/var/log/eng")),
+        (
+            "ENGINE_SUPERVISION__FAULT_INJECT",
+            "BTCUSDT:feed:ticker, *:*:bar",
+            lambda c: c.supervision.fault_inject,
+            ("BTCUSDT:feed:ticker", "*:*:bar"),
+        ),
+        ("ENGINE_SUPERVISION__FAULT_INJECT", "", lambda c: c.supervision.fault_inject, ()),
+    ],
+)
 def test_env_strings_are_coerced_to_the_key_type(name: str, text: str, read: Any, expected: Any) -> None:
     value = read(load(env={name: text}))
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("true", True), ("1", True), ("yes", True), ("True", True),
-    ("false", False), ("0", False), ("no", False), (" NO ", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("True", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        (" NO ", False),
+    ],
+)
 def test_bool_text_is_coerced(text: str, expected: bool) -> None:
     assert _coerce(text, bool, True) is expected
 
@@ -117,15 +133,21 @@ def test_bool_text_other_than_true_false_is_refused() -> None:
 
 
 def test_non_integer_env_text_for_int_key_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"^sim\.symbols = '60\.5' is not allowed: expected an integer "
-                                          r"\(from env ENGINE_SIM__SYMBOLS\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^sim\.symbols = '60\.5' is not allowed: expected an integer "
+        r"\(from env ENGINE_SIM__SYMBOLS\)$",
+    ):
         load(env={"ENGINE_SIM__SYMBOLS": "60.5"})
 
 
 def test_dotenv_file_sets_values_and_secrets(tmp_path: Path) -> None:
-    dotenv = write(tmp_path / "custom.env", "# my settings\n\nexport TRADING_MODE=backtest\n"
-                   "ENGINE_SIM__SEED = 42  # a comment\n"
-                   "BITGET_API_KEY=\"ab #cd\"\nBITGET_PASSPHRASE='p=q'\n")
+    dotenv = write(
+        tmp_path / "custom.env",
+        "# my settings\n\nexport TRADING_MODE=backtest\n"
+        "ENGINE_SIM__SEED = 42  # a comment\n"
+        "BITGET_API_KEY=\"ab #cd\"\nBITGET_PASSPHRASE='p=q'\n",
+    )
     config = load(dotenv=dotenv)
     assert config.engine.mode == "backtest"
     assert config.sim.seed == 42
@@ -171,8 +193,10 @@ def test_bad_env_value_error_names_key_value_allowed_and_source() -> None:
     with pytest.raises(ConfigError) as info:
         load(env={"ENGINE_RISK__RISK_PER_TRADE_PCT": "1.5"})
     error = info.value
-    assert str(error) == ("risk.risk_per_trade_pct = 1.5 is not allowed: expected a number in (0, 0.1] "
-                          "(from env ENGINE_RISK__RISK_PER_TRADE_PCT)")
+    assert str(error) == (
+        "risk.risk_per_trade_pct = 1.5 is not allowed: expected a number in (0, 0.1] "
+        "(from env ENGINE_RISK__RISK_PER_TRADE_PCT)"
+    )
     assert (error.key, error.value) == ("risk.risk_per_trade_pct", 1.5)
     assert error.allowed == "a number in (0, 0.1]"
     assert error.source == "env ENGINE_RISK__RISK_PER_TRADE_PCT"
@@ -182,13 +206,17 @@ def test_bad_file_value_error_names_the_file(tmp_path: Path) -> None:
     user = write(tmp_path / "user.toml", '[engine]\nmode = "demo"\n')
     with pytest.raises(ConfigError) as info:
         load(config_file=user)
-    assert str(info.value) == (f"engine.mode = 'demo' is not allowed: expected one of paper, live, "
-                               f"backtest (from config file {user})")
+    assert str(info.value) == (
+        f"engine.mode = 'demo' is not allowed: expected one of paper, live, backtest (from config file {user})"
+    )
 
 
 def test_bad_cli_value_error_says_cli() -> None:
-    with pytest.raises(ConfigError, match=r"risk\.default_leverage = 126 is not allowed: expected an "
-                                          r"integer in \[1, 125\] \(from cli\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"risk\.default_leverage = 126 is not allowed: expected an "
+        r"integer in \[1, 125\] \(from cli\)",
+    ):
         load(cli={"risk.default_leverage": 126})
 
 
@@ -198,30 +226,63 @@ def test_string_in_toml_for_a_number_key_is_refused(tmp_path: Path) -> None:
         load(config_file=user)
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("engine.venue", "binance"), ("engine.symbols", "btcusdt"), ("engine.symbols", "BTCUSDT,BTCUSDT"),
-    ("engine.symbols", "BTCUSD"), ("engine.top_n_symbols", 0), ("risk.risk_per_trade_pct", 0.0),
-    ("risk.portfolio_heat_cap_pct", 1.01), ("risk.max_daily_loss_pct", 0.0),
-    ("risk.max_concurrent_positions", 0), ("risk.default_leverage", 0), ("risk.starting_equity_usdt", 0),
-    ("paper.taker_fee", 0.01), ("paper.taker_fee", -0.0001), ("paper.slippage_bps", 500.5),
-    ("sim.speed", 0), ("sim.speed", 10_001), ("sim.symbols", 0), ("sim.symbols", 2001),
-    ("control.port", 65536), ("supervision.backoff_jitter", 1.0),
-    ("supervision.fault_inject", ["BTCUSDT:risk:x"]), ("supervision.fault_inject", ["BTCUSDT:feed"]),
-    ("supervision.backoff_initial_ms", 6000), ("strategy.timeframe", "2m"), ("strategy.ema_fast", 21),
-    ("logging.level", "VERBOSE"), ("risk.starting_equity_usdt", float("inf")), ("sim.seed", True),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("engine.venue", "binance"),
+        ("engine.symbols", "btcusdt"),
+        ("engine.symbols", "BTCUSDT,BTCUSDT"),
+        ("engine.symbols", "BTCUSD"),
+        ("engine.top_n_symbols", 0),
+        ("risk.risk_per_trade_pct", 0.0),
+        ("risk.portfolio_heat_cap_pct", 1.01),
+        ("risk.max_daily_loss_pct", 0.0),
+        ("risk.max_concurrent_positions", 0),
+        ("risk.default_leverage", 0),
+        ("risk.starting_equity_usdt", 0),
+        ("paper.taker_fee", 0.01),
+        ("paper.taker_fee", -0.0001),
+        ("paper.slippage_bps", 500.5),
+        ("sim.speed", 0),
+        ("sim.speed", 10_001),
+        ("sim.symbols", 0),
+        ("sim.symbols", 2001),
+        ("control.port", 65536),
+        ("supervision.backoff_jitter", 1.0),
+        ("supervision.fault_inject", ["BTCUSDT:risk:x"]),
+        ("supervision.fault_inject", ["BTCUSDT:feed"]),
+        ("supervision.backoff_initial_ms", 6000),
+        ("strategy.timeframe", "2m"),
+        ("strategy.ema_fast", 21),
+        ("logging.level", "VERBOSE"),
+        ("risk.starting_equity_usdt", float("inf")),
+        ("sim.seed", True),
+    ],
+)
 def test_out_of_range_value_is_refused(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as info:
         load(cli={key: value})
     assert info.value.key == key
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("risk.default_leverage", 125), ("risk.default_leverage", 1), ("paper.slippage_bps", 500),
-    ("paper.taker_fee", 0), ("sim.speed", 10_000), ("sim.symbols", 2000), ("sim.symbols", 1),
-    ("control.port", 65535), ("supervision.backoff_jitter", 0), ("risk.max_daily_loss_pct", 1),
-    ("engine.symbols", "1000PEPEUSDT,BTCUSDT"), ("strategy.ema_fast", 20), ("logging.level", "TRACE"),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("risk.default_leverage", 125),
+        ("risk.default_leverage", 1),
+        ("paper.slippage_bps", 500),
+        ("paper.taker_fee", 0),
+        ("sim.speed", 10_000),
+        ("sim.symbols", 2000),
+        ("sim.symbols", 1),
+        ("control.port", 65535),
+        ("supervision.backoff_jitter", 0),
+        ("risk.max_daily_loss_pct", 1),
+        ("engine.symbols", "1000PEPEUSDT,BTCUSDT"),
+        ("strategy.ema_fast", 20),
+        ("logging.level", "TRACE"),
+    ],
+)
 def test_boundary_value_is_accepted(key: str, value: Any) -> None:
     section, name = key.split(".")
     assert getattr(getattr(load(cli={key: value}), section), name) == value
@@ -230,8 +291,9 @@ def test_boundary_value_is_accepted(key: str, value: Any) -> None:
 def test_ema_fast_not_below_ema_slow_names_both_sources() -> None:
     with pytest.raises(ConfigError) as info:
         load(cli={"strategy.ema_slow": 5})
-    assert str(info.value).startswith("strategy.ema_fast = 9 is not allowed: expected an integer below "
-                                      "strategy.ema_slow = 5 (from defaults ")
+    assert str(info.value).startswith(
+        "strategy.ema_fast = 9 is not allowed: expected an integer below strategy.ema_slow = 5 (from defaults "
+    )
     assert str(info.value).endswith("; strategy.ema_slow from cli)")
 
 
@@ -240,8 +302,10 @@ def test_unknown_key_in_file_is_refused_with_the_valid_keys(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as info:
         load(config_file=user)
     message = str(info.value)
-    assert message.startswith(f"unknown key risk.risk_per_trade (from config file {user}); valid keys "
-                              "of [risk]: starting_equity_usdt, risk_per_trade_pct, ")
+    assert message.startswith(
+        f"unknown key risk.risk_per_trade (from config file {user}); valid keys "
+        "of [risk]: starting_equity_usdt, risk_per_trade_pct, "
+    )
     assert message.endswith("; did you mean risk_per_trade_pct?")
     assert info.value.key == "risk.risk_per_trade"
 
@@ -259,8 +323,11 @@ def test_key_outside_any_section_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_key_in_env_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"unknown key risk\.max_leverage \(from env "
-                                          r"ENGINE_RISK__MAX_LEVERAGE\); valid keys of \[risk\]: "):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key risk\.max_leverage \(from env "
+        r"ENGINE_RISK__MAX_LEVERAGE\); valid keys of \[risk\]: ",
+    ):
         load(env={"ENGINE_RISK__MAX_LEVERAGE": "10"})
 
 
@@ -297,7 +364,7 @@ def test_malformed_toml_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_config_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read config file .*nope.toml: No such file"):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*nope\.toml: No such file"):
         load(config_file=tmp_path / "nope.toml")
 
 
@@ -308,8 +375,12 @@ def test_defaults_file_missing_a_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_secrets_are_masked_in_repr_and_str() -> None:
-    env = {"BITGET_API_KEY": "key-123", "BITGET_SECRET_KEY": "sec-456", "BITGET_PASSPHRASE": "pass-789",
-           "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/tok"}
+    env = {
+        "BITGET_API_KEY": "key-123",
+        "BITGET_SECRET_KEY": "sec-456",
+        "BITGET_PASSPHRASE": "pass-789",
+        "DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/tok",
+    }
     config = load(env=env)
     assert config.secrets.secret_key == "sec-456"
     for text in (repr(config), str(config), f"{config}", str(config.secrets)):

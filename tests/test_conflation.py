@@ -46,18 +46,12 @@ def book(ts: int, bid: float = 100.0) -> BookUpdated:
     return BookUpdated(SYMBOL, ts, ((bid, 1.0),), ((bid + 0.1, 1.0),))
 
 
-def trade(
-    ts: int, price: float = 100.0, volume: float = 1.0, recv_ns: int = 0
-) -> TradesReceived:
-    return TradesReceived(
-        SYMBOL, ts, price, price, price, price, volume, recv_ns=recv_ns
-    )
+def trade(ts: int, price: float = 100.0, volume: float = 1.0, recv_ns: int = 0) -> TradesReceived:
+    return TradesReceived(SYMBOL, ts, price, price, price, price, volume, recv_ns=recv_ns)
 
 
 def features(ts: int, *, bar_closed: bool) -> FeaturesUpdated:
-    return FeaturesUpdated(
-        SYMBOL, ts, 100.0, 99.9, 100.1, 2.0, 5e5, 100.0, 99.0, 1.5, True, bar_closed
-    )
+    return FeaturesUpdated(SYMBOL, ts, 100.0, 99.9, 100.1, 2.0, 5e5, 100.0, 99.0, 1.5, True, bar_closed)
 
 
 def bar(open_ts: int) -> BarClosed:
@@ -137,9 +131,7 @@ def test_an_inbox_holds_the_trades_of_one_minute_as_one_aggregate_trade(
     assert drain(inbox) == [reduce(merge_trades, trades)]
 
 
-def test_trades_of_one_minute_share_a_key_and_trades_of_different_minutes_do_not() -> (
-    None
-):
+def test_trades_of_one_minute_share_a_key_and_trades_of_different_minutes_do_not() -> None:
     assert conflation_key(trade(T0)) == conflation_key(trade(T0 + MINUTE - 1))
     assert conflation_key(trade(T0)) != conflation_key(trade(T0 + MINUTE))
 

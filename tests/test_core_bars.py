@@ -19,9 +19,7 @@ def trade(ts: int, price: float, volume: float = 1.0, recv_ns: int = 0) -> Trade
     return TradesReceived(SYM, ts, price, price, price, price, volume, 1, recv_ns)
 
 
-def bar(
-    open_ts: int, o: float, h: float, lo: float, c: float, v: float, recv_ns: int = 0
-) -> BarClosed:
+def bar(open_ts: int, o: float, h: float, lo: float, c: float, v: float, recv_ns: int = 0) -> BarClosed:
     return BarClosed(SYM, MIN, open_ts, o, h, lo, c, v, recv_ns)
 
 

@@ -16,10 +16,7 @@ MIN = 60_000
 
 
 def make_bars(closes: list[float]) -> list[BarClosed]:
-    return [
-        BarClosed(SYM, MIN, i * MIN, c, c + 1.0, c - 1.0, c, 10.0, recv_ns=i)
-        for i, c in enumerate(closes)
-    ]
+    return [BarClosed(SYM, MIN, i * MIN, c, c + 1.0, c - 1.0, c, 10.0, recv_ns=i) for i, c in enumerate(closes)]
 
 
 # mid 100, best bid/ask 5 bps away, second levels 8 bps away, third levels 50 bps away.

@@ -51,7 +51,7 @@ def test_batch_ema_is_nan_until_period_minus_one_then_matches_hand_values() -> N
 
 def test_atr_first_value_is_the_mean_of_the_true_ranges_of_bars_1_to_period() -> None:
     a = Atr(3)
-    got = [a.update(h, lo, c) for h, lo, c in zip(HIGH, LOW, CLOSE)]
+    got = [a.update(h, lo, c) for h, lo, c in zip(HIGH, LOW, CLOSE, strict=False)]
     assert got == [None, None, None, 2.0, 3.0]
     assert a.ready and a.value == 3.0
 
@@ -70,7 +70,7 @@ def test_atr_of_period_one_is_the_true_range() -> None:
 
 def test_wilder_smoothing_uses_period_minus_one_weight_on_the_previous_atr() -> None:
     a = Atr(3)
-    for h, lo, c in zip(HIGH, LOW, CLOSE):
+    for h, lo, c in zip(HIGH, LOW, CLOSE, strict=False):
         a.update(h, lo, c)
     # Next bar: prev close 9.0, high 10, low 9 -> TR 1.0; ATR = (3.0 * 2 + 1.0) / 3
     assert a.update(10.0, 9.0, 9.5) == (3.0 * 2 + 1.0) / 3
@@ -112,15 +112,13 @@ bars = st.lists(
 
 
 @given(bars, periods)
-def test_batch_atr_equals_incremental_atr_exactly(
-    raw: list[tuple[float, float, float]], period: int
-) -> None:
+def test_batch_atr_equals_incremental_atr_exactly(raw: list[tuple[float, float, float]], period: int) -> None:
     # Each bar: a price, a relative range around it, and where in the range it closed.
     high = [p * (1.0 + r) for p, r, _ in raw]
     low = [p * (1.0 - r) for p, r, _ in raw]
-    close = [lo + (h - lo) * w for h, lo, (_, _, w) in zip(high, low, raw)]
+    close = [lo + (h - lo) * w for h, lo, (_, _, w) in zip(high, low, raw, strict=False)]
     a = Atr(period)
-    incremental = [a.update(h, lo, c) for h, lo, c in zip(high, low, close)]
+    incremental = [a.update(h, lo, c) for h, lo, c in zip(high, low, close, strict=False)]
     expected = np.array([math.nan if v is None else v for v in incremental], dtype=np.float64)
     got = atr(np.array(high), np.array(low), np.array(close), period)
     np.testing.assert_array_equal(got, expected)

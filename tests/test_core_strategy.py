@@ -20,18 +20,14 @@ def feat(
     bar_closed: bool = True,
     ts: int = 0,
 ) -> FeaturesUpdated:
-    return FeaturesUpdated(
-        SYM, ts, close, close - 0.01, close + 0.01, 2.0, 5e4, fast, slow, atr, warm, bar_closed
-    )
+    return FeaturesUpdated(SYM, ts, close, close - 0.01, close + 0.01, 2.0, 5e4, fast, slow, atr, warm, bar_closed)
 
 
 def test_crossing_up_gives_long_with_stop_two_atr_below_the_close() -> None:
     s = EmaCrossStrategy(9, 21, 2.0)
     assert s.on_features(feat(99.0, 100.0), None) is None
     intent = s.on_features(feat(100.5, 100.0, close=105.0, atr=1.5, ts=120_000), None)
-    assert intent == EnterPosition(
-        SYM, 120_000, Side.LONG, 105.0, 102.0, "ema_cross", "ema 9 crossed above ema 21"
-    )
+    assert intent == EnterPosition(SYM, 120_000, Side.LONG, 105.0, 102.0, "ema_cross", "ema 9 crossed above ema 21")
 
 
 def test_crossing_down_gives_short_with_stop_two_atr_above_the_close() -> None:
@@ -99,10 +95,7 @@ def test_bad_parameters_are_rejected() -> None:
 
 
 def bars_from(closes: list[float]) -> list[BarClosed]:
-    return [
-        BarClosed(SYM, 60_000, i * 60_000, c, c + 0.5, c - 0.5, c, 1.0)
-        for i, c in enumerate(closes)
-    ]
+    return [BarClosed(SYM, 60_000, i * 60_000, c, c + 0.5, c - 0.5, c, 1.0) for i, c in enumerate(closes)]
 
 
 def test_price_path_falling_then_rising_gives_exactly_one_long_on_the_crossing_bar() -> None:

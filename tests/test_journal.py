@@ -101,7 +101,7 @@ def test_empty_existing_file_gets_the_header(tmp_path: Path) -> None:
 def test_file_with_other_columns_raises_journal_error(tmp_path: Path) -> None:
     path = tmp_path / "equity_curve.csv"
     path.write_text("time,equity\n2023-11-14T22:13:20.000+00:00,10000.0\n", encoding="utf-8")
-    with pytest.raises(JournalError, match="equity_curve.csv has columns"):
+    with pytest.raises(JournalError, match=r"equity_curve\.csv has columns"):
         EquityCurve(tmp_path)
     assert path.read_text(encoding="utf-8").count("\n") == 2
 

@@ -30,9 +30,7 @@ def log_text(log_dir: Path) -> str:
     return "".join(p.read_text(encoding="utf-8") for p in sorted(log_dir.glob("*.log")))
 
 
-def test_secrets_never_reach_the_file_or_console(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_secrets_never_reach_the_file_or_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging(tmp_path, "DEBUG", secrets=[SECRET, PASSPHRASE, ""])
     added_later: list[str] = []
     logger.add(added_later.append, format="{message} {extra}")
@@ -121,9 +119,7 @@ def test_pykka_records_reach_the_file(tmp_path: Path) -> None:
     assert "ValueError: tick handler broke" in text
 
 
-def test_setup_twice_does_not_duplicate_sinks(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_setup_twice_does_not_duplicate_sinks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging(tmp_path, "INFO")
     setup_logging(tmp_path, "INFO")
     logger.info("only once")

@@ -220,9 +220,7 @@ class SignallingTurn:
 
 
 @functools.cache
-def _runtime_class(
-    behaviour: Callable[..., pykka.Actor], runtime: type
-) -> type[pykka.Actor]:
+def _runtime_class(behaviour: Callable[..., pykka.Actor], runtime: type) -> type[pykka.Actor]:
     """``behaviour`` combined with a runtime: the concrete actor class that gets started."""
     name = f"{runtime.__name__}{getattr(behaviour, '__name__', 'Actor')}"
     return cast(type[pykka.Actor], type(name, (cast(type, behaviour), runtime), {}))
@@ -255,9 +253,7 @@ def dispatchers() -> Iterator[Callable[..., Dispatcher]]:
     created: list[Dispatcher] = []
 
     def make(workers: int = 1, batch_size: int = 64) -> Dispatcher:
-        dispatcher = Dispatcher(
-            workers=workers, batch_size=batch_size, name="test-dispatcher"
-        )
+        dispatcher = Dispatcher(workers=workers, batch_size=batch_size, name="test-dispatcher")
         created.append(dispatcher)
         return dispatcher
 
@@ -268,9 +264,7 @@ def dispatchers() -> Iterator[Callable[..., Dispatcher]]:
 
 
 @pytest.fixture(params=["threading", "pooled"])
-def spawn(
-    request: pytest.FixtureRequest, dispatchers: Callable[..., Dispatcher]
-) -> Spawner:
+def spawn(request: pytest.FixtureRequest, dispatchers: Callable[..., Dispatcher]) -> Spawner:
     """The same behaviour as a pykka ``ThreadingActor`` and as a ``PooledActor`` (one worker)."""
     return Spawner(dispatchers(workers=1) if request.param == "pooled" else None)
 
@@ -283,7 +277,7 @@ def call_within(seconds: float, action: Callable[[], object]) -> None:
     def run() -> None:
         try:
             action()
-        except BaseException as error:  # noqa: BLE001 - handed back to the test thread
+        except BaseException as error:
             errors.append(error)
         finally:
             done.set()

@@ -58,9 +58,7 @@ def test_position_qty_is_the_signed_sum_of_booked_fills(sequence: list[OrderFill
 
 @settings(max_examples=200, deadline=None)
 @given(fills(), st.integers(100, 100_000))
-def test_once_flat_cash_is_starting_equity_plus_all_trade_pnl(
-    sequence: list[OrderFilled], exit_cents: int
-) -> None:
+def test_once_flat_cash_is_starting_equity_plus_all_trade_pnl(sequence: list[OrderFilled], exit_cents: int) -> None:
     p = Portfolio(10_000.0)
     trades: list[TradeClosed] = []
     for f in sequence:

@@ -35,9 +35,7 @@ MIDNIGHT = 19_700 * DAY_MS  # 2023-12-09 00:00 UTC
 NOON = MIDNIGHT + DAY_MS // 2
 
 
-def view(
-    symbol: str, side: Side = Side.LONG, qty: float = 50.0, stop: float = 98.0
-) -> PositionView:
+def view(symbol: str, side: Side = Side.LONG, qty: float = 50.0, stop: float = 98.0) -> PositionView:
     """A position entered at 100; with the defaults it risks 100 USDT."""
     return PositionView(symbol, side, qty, 100.0, stop, 100.0)
 
@@ -48,9 +46,7 @@ def update(
     return PortfolioUpdated(ts, equity, equity, day_start, max(equity, day_start), positions)
 
 
-def intent(
-    symbol: str = "BTCUSDT", side: Side = Side.LONG, price: float = 100.0, stop: float = 98.0
-) -> EnterPosition:
+def intent(symbol: str = "BTCUSDT", side: Side = Side.LONG, price: float = 100.0, stop: float = 98.0) -> EnterPosition:
     return EnterPosition(symbol, NOON, side, price, stop, "ema_cross", "fast above slow")
 
 
@@ -149,9 +145,7 @@ def test_risk_over_the_heat_cap_is_heat_cap_with_the_numbers() -> None:
     g = gate(*(view(f"S{i}USDT", qty=75.0) for i in range(3)))  # 3 x 150 USDT at risk
     d = denied(g.evaluate(intent()))
     assert d.code == HEAT_CAP
-    assert d.detail == (
-        "open risk 450.00 + 100.00 = 550.00 USDT > cap 5.00% x equity 10000.00 = 500.00"
-    )
+    assert d.detail == ("open risk 450.00 + 100.00 = 550.00 USDT > cap 5.00% x equity 10000.00 = 500.00")
 
 
 def test_daily_loss_at_the_limit_is_daily_loss() -> None:
@@ -268,9 +262,7 @@ def test_pending_reversal_counts_the_larger_of_its_risk_and_the_old_positions() 
 
 def test_exit_of_a_long_is_a_reduce_only_sell_of_the_whole_position() -> None:
     order = gate(view("BTCUSDT", qty=50.0)).exit_order(ExitPosition("BTCUSDT", NOON, "stop"))
-    assert order == SubmitOrder(
-        f"BTCUSDT-{NOON}-exit", "BTCUSDT", NOON, Side.SHORT, 50.0, 0.0, True, "exit", "stop"
-    )
+    assert order == SubmitOrder(f"BTCUSDT-{NOON}-exit", "BTCUSDT", NOON, Side.SHORT, 50.0, 0.0, True, "exit", "stop")
 
 
 def test_exit_without_a_position_gives_no_order() -> None:

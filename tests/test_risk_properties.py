@@ -107,9 +107,7 @@ class RiskWorld(RuleBasedStateMachine):
     def publish(self, equity: float, minutes: int) -> None:
         self.equity = equity
         self.ts += minutes * 60_000
-        views = tuple(
-            PositionView(s, h.side, h.qty, h.entry, h.stop, h.entry) for s, h in self.truth.items()
-        )
+        views = tuple(PositionView(s, h.side, h.qty, h.entry, h.stop, h.entry) for s, h in self.truth.items())
         self.gate.on_portfolio(PortfolioUpdated(self.ts, equity, equity, equity, equity, views))
 
 

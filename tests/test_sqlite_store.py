@@ -114,9 +114,7 @@ def test_migrations_are_recorded_once_across_reopen(store: StateStore, db_path: 
     assert SCHEMA_VERSION == 1
 
 
-def test_order_status_is_updated_and_resubmit_keeps_fields(
-    store: StateStore, db_path: Path
-) -> None:
+def test_order_status_is_updated_and_resubmit_keeps_fields(store: StateStore, db_path: Path) -> None:
     store.record_order(ORDER, "submitted")
     assert store.update_order_status(ORDER.client_oid, "filled") is True
     assert store.update_order_status("unknown-oid", "filled") is False
@@ -172,9 +170,7 @@ def test_trades_round_trip_equal_to_the_dataclass(store: StateStore) -> None:
 def test_any_trade_round_trips_exactly(
     tmp_path_factory: pytest.TempPathFactory, qty: float, price: float, pnl: float, text: str
 ) -> None:
-    trade = TradeClosed(
-        text, Side.LONG, qty, 1, price, 2, price, pnl, abs(pnl), text, text, text
-    )
+    trade = TradeClosed(text, Side.LONG, qty, 1, price, 2, price, pnl, abs(pnl), text, text, text)
     store = StateStore(tmp_path_factory.mktemp("prop") / "engine.db")
     store.record_trade(trade)
     assert store.trades() == [trade]

@@ -31,8 +31,14 @@ def resample(bars: list[BarClosed], interval_ms: int) -> list[BarClosed]:
         buckets.setdefault(bar.open_ts - bar.open_ts % interval_ms, []).append(bar)
     return [
         BarClosed(
-            group[0].symbol, interval_ms, start, group[0].open, max(b.high for b in group),
-            min(b.low for b in group), group[-1].close, sum(b.volume for b in group),
+            group[0].symbol,
+            interval_ms,
+            start,
+            group[0].open,
+            max(b.high for b in group),
+            min(b.low for b in group),
+            group[-1].close,
+            sum(b.volume for b in group),
         )
         for start, group in buckets.items()
         if len(group) == interval_ms // MINUTE_MS

@@ -344,14 +344,18 @@ class SimMarket:
 
         trades: list[MarketEvent] = [
             TradesReceived(names[s], t, p, p, p, p, q, 1, recv_ns)
-            for s, t, p, q in zip(t_sym.tolist(), t_ts.tolist(), t_px.tolist(), t_qty.tolist())
+            for s, t, p, q in zip(t_sym.tolist(), t_ts.tolist(), t_px.tolist(), t_qty.tolist(), strict=True)
         ]
         vol, fund = self._volume_list, self._funding_list
         tickers: list[MarketEvent] = [
             TickerUpdated(names[s], t, last, b, a, vol[s], fund[s], recv_ns)
             for s, t, last, b, a in zip(
-                k_sym.tolist(), k_ts.tolist(), k_last.tolist(),
-                self._bid[k_sym].tolist(), self._ask[k_sym].tolist(),
+                k_sym.tolist(),
+                k_ts.tolist(),
+                k_last.tolist(),
+                self._bid[k_sym].tolist(),
+                self._ask[k_sym].tolist(),
+                strict=True,
             )
         ]
         everything = trades + tickers + self._books(b_sym, b_ts, recv_ns)
@@ -393,11 +397,11 @@ class SimMarket:
         depth = self._level_notional[b_sym, None] * DEPTH_PROFILE
         noise = self._event_rng.lognormal(-0.125, 0.5, (b_sym.size, 10))
         sizes = self._round_qty(depth * noise / self._mid[b_sym, None], b_sym[:, None])
-        levels = tuple(zip(prices.ravel().tolist(), sizes.ravel().tolist()))  # tuple slices: no copy
+        levels = tuple(zip(prices.ravel().tolist(), sizes.ravel().tolist(), strict=True))  # tuple slices: no copy
         names = self._symbols
         return [
             BookUpdated(names[s], t, levels[j : j + 5], levels[j + 5 : j + 10], recv_ns)
-            for j, s, t in zip(range(0, 10 * b_sym.size, 10), b_sym.tolist(), b_ts.tolist())
+            for j, s, t in zip(range(0, 10 * b_sym.size, 10), b_sym.tolist(), b_ts.tolist(), strict=True)
         ]
 
     # --- bars -------------------------------------------------------------------------------

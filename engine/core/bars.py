@@ -54,9 +54,7 @@ class BarAggregator:
         bar, which the backfill does not hold.
         """
         if last_bar.interval_ms != self.interval_ms:
-            raise ValueError(
-                f"seed bar interval {last_bar.interval_ms} ms != aggregator {self.interval_ms} ms"
-            )
+            raise ValueError(f"seed bar interval {last_bar.interval_ms} ms != aggregator {self.interval_ms} ms")
         end = last_bar.ts
         if self._floor is None or end > self._floor:
             self._floor = end

@@ -48,9 +48,7 @@ class FeatureEngine:
         "symbol",
     )
 
-    def __init__(
-        self, symbol: str, ema_fast: int = 9, ema_slow: int = 21, atr_period: int = 14
-    ) -> None:
+    def __init__(self, symbol: str, ema_fast: int = 9, ema_slow: int = 21, atr_period: int = 14) -> None:
         self.symbol = symbol
         self._fast = Ema(ema_fast)
         self._slow = Ema(ema_slow)

@@ -210,8 +210,18 @@ class Portfolio:
             pos.mark, pos.mark_ts, pos.stop_reported = f.price, f.ts, False
         fees = entry_fee + exit_fee
         return TradeClosed(
-            pos.symbol, pos.side, qty, pos.entry_ts, pos.entry, f.ts, f.price,
-            gross - fees, fees, pos.strategy, "", f.reason,
+            pos.symbol,
+            pos.side,
+            qty,
+            pos.entry_ts,
+            pos.entry,
+            f.ts,
+            f.price,
+            gross - fees,
+            fees,
+            pos.strategy,
+            "",
+            f.reason,
         )
 
 

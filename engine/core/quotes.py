@@ -12,7 +12,7 @@ from engine.messages import BookUpdated, MarketEvent, Quote, TickerUpdated, Trad
 
 
 class QuoteBook:
-    __slots__ = ("_quotes", "_changed")
+    __slots__ = ("_changed", "_quotes")
 
     def __init__(self) -> None:
         self._quotes: dict[str, list[float]] = {}

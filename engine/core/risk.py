@@ -207,9 +207,7 @@ class RiskGate:
         if isinstance(verdict, Denied):
             self.denials[verdict.code] = self.denials.get(verdict.code, 0) + 1
         else:
-            self._pending[intent.symbol] = Reservation(
-                intent.side, verdict.qty, verdict.risk_usdt, verdict.margin
-            )
+            self._pending[intent.symbol] = Reservation(intent.side, verdict.qty, verdict.risk_usdt, verdict.margin)
         return verdict
 
     def exit_order(self, request: ExitPosition) -> SubmitOrder | None:
@@ -264,8 +262,7 @@ class RiskGate:
             budget = p.equity * limits.risk_per_trade_pct
             return Denied(
                 SIZE_ZERO,
-                f"risk {budget:.2f} USDT / stop distance {abs(price - stop)} "
-                f"is under lot {lot_size}",
+                f"risk {budget:.2f} USDT / stop distance {abs(price - stop)} is under lot {lot_size}",
             )
         risk = loss_at_stop(side, qty, price, stop)
         cap = limits.portfolio_heat_cap_pct * p.equity

@@ -22,10 +22,6 @@ def rank(latest: dict[str, FeaturesUpdated], top_n: int, max_age_ms: int) -> lis
     if not latest:
         return []
     newest = max(f.ts for f in latest.values())
-    scored = [
-        (symbol, trend_strength(f))
-        for symbol, f in latest.items()
-        if f.warm and newest - f.ts <= max_age_ms
-    ]
+    scored = [(symbol, trend_strength(f)) for symbol, f in latest.items() if f.warm and newest - f.ts <= max_age_ms]
     scored.sort(key=lambda item: (-item[1], item[0]))
     return scored[:top_n]

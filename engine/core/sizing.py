@@ -20,9 +20,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from engine.messages import Side
 
 
-def position_size(
-    equity: float, risk_pct: float, entry: float, stop: float, lot_size: float = 0.0
-) -> float:
+def position_size(equity: float, risk_pct: float, entry: float, stop: float, lot_size: float = 0.0) -> float:
     """Base-unit quantity whose loss from ``entry`` to ``stop`` is at most ``risk_pct`` of equity.
 
     ``lot_size`` 0 means no lot rounding. No equity or no risk budget gives 0, never a negative

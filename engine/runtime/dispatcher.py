@@ -40,10 +40,7 @@ class Dispatcher:
         self.turns = 0
         self._ready: queue.SimpleQueue[Runnable | None] = queue.SimpleQueue()
         self._local = threading.local()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
-            for i in range(workers)
-        ]
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
 

@@ -25,11 +25,7 @@ class _Rule:
     remaining: int | None
 
     def matches(self, symbol: str, role: str, event: str) -> bool:
-        return (
-            self.symbol in ("*", symbol)
-            and self.role in ("*", role)
-            and self.event in ("*", event)
-        )
+        return self.symbol in ("*", symbol) and self.role in ("*", role) and self.event in ("*", event)
 
 
 def parse_rule(text: str) -> _Rule:

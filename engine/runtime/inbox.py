@@ -25,7 +25,7 @@ from engine.runtime.conflation import conflate, conflation_key
 class PooledInbox:
     """Implements pykka's ``ActorInbox`` protocol (put/get/empty) without blocking."""
 
-    __slots__ = ("_items", "_lock", "_scheduled", "_schedule", "_seq", "conflated", "high_water")
+    __slots__ = ("_items", "_lock", "_schedule", "_scheduled", "_seq", "conflated", "high_water")
 
     def __init__(self) -> None:
         self._items: OrderedDict[Hashable, Envelope[Any]] = OrderedDict()

@@ -41,6 +41,12 @@ _PYKKA_MESSAGES = frozenset(
 """Messages pykka itself handles; anything else goes straight to ``on_receive`` (the common case)."""
 
 
+def pooled_inbox(ref: pykka.ActorRef[Any]) -> PooledInbox | None:
+    """The inbox behind ``ref`` if it is a pooled actor's: depth and conflation counts for status."""
+    inbox = ref.actor_inbox
+    return inbox if isinstance(inbox, PooledInbox) else None
+
+
 class ReportsCrashes(pykka.Actor):
     """Calls ``on_crash`` whenever pykka handles an unhandled failure of this actor."""
 

@@ -45,7 +45,7 @@ Decision = Restart | GiveUp
 class RestartTracker:
     """Failure history of one unit within the sliding window."""
 
-    __slots__ = ("_policy", "_rng", "_failures", "total")
+    __slots__ = ("_failures", "_policy", "_rng", "total")
 
     def __init__(self, policy: RestartPolicy, rng: random.Random | None = None) -> None:
         self._policy = policy

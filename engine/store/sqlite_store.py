@@ -108,23 +108,19 @@ _TRADE_COLUMNS = _columns(TradeClosed)
 _EQUITY_COLUMNS = _columns(EquitySampled)
 
 _UPSERT_ORDER = (
-    _insert_sql("orders", _ORDER_COLUMNS)
-    + " ON CONFLICT(client_oid) DO UPDATE SET status = excluded.status"
+    _insert_sql("orders", _ORDER_COLUMNS) + " ON CONFLICT(client_oid) DO UPDATE SET status = excluded.status"
 )
 _INSERT_FILL = _insert_sql("fills", _FILL_COLUMNS, "INSERT OR IGNORE")
 _INSERT_POSITION = _insert_sql("positions", (*_POSITION_COLUMNS, "updated_ts"))
 _INSERT_TRADE = _insert_sql("trades", _TRADE_COLUMNS)
 _INSERT_EQUITY = _insert_sql("equity", _EQUITY_COLUMNS)
-_UPSERT_STATE = (
-    _insert_sql("kv", ("key", "value")) + " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
-)
+_UPSERT_STATE = _insert_sql("kv", ("key", "value")) + " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 
 
 def _values(message: Any, columns: Sequence[str]) -> tuple[Any, ...]:
     """Row values of a message; a ``Side`` is stored as its text value."""
     return tuple(
-        value.value if isinstance(value, Side) else value
-        for value in (getattr(message, column) for column in columns)
+        value.value if isinstance(value, Side) else value for value in (getattr(message, column) for column in columns)
     )
 
 
@@ -187,8 +183,7 @@ class StateStore:
 
     def _migrate(self) -> None:
         self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
         )
         for version in range(self.schema_version() + 1, SCHEMA_VERSION + 1):
             with self.transaction():
