@@ -39,6 +39,7 @@ class ControlActor(SingletonActor):
         cfg = self.ctx.config.control
         self._server = ControlServer(cfg.host, cfg.port, self._token, self._handle)
         self._server.start()
+        self._process.cpu_percent(interval=None)  # the first reading primes the counter
         endpoint.publish(self._data_dir, str(self._server.host), self._server.port)
         logger.info(
             "control endpoint on {}:{} (token in {})",
@@ -46,6 +47,9 @@ class ControlActor(SingletonActor):
             self._server.port,
             self._data_dir / endpoint.TOKEN_FILE,
         )
+
+    def on_receive(self, message: Any) -> Any:
+        return None
 
     def on_stop(self) -> None:
         self._close()

@@ -72,13 +72,11 @@ class PortfolioActor(SingletonActor):
         book = self.book
         touched = False
         for quote in message.quotes:
+            self._last_ts = max(self._last_ts, quote.ts)
             if book.position(quote.symbol) is not None:
                 book.mark(quote)
                 touched = True
-                self._last_ts = max(self._last_ts, quote.ts)
-        if not touched:
-            return
-        for exit_ in book.stops_hit():
+        for exit_ in book.stops_hit() if touched else ():
             position = book.position(exit_.symbol)
             logger.info(
                 "{} stop hit: mark {:.6g} crossed stop {:.6g}; exiting",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import random
 import re
 import sys
@@ -44,6 +45,7 @@ from bench.pipeline import OfferedSource, generate, percentile
 from engine.app import Engine
 from engine.config import load_config
 from engine.logs import setup_logging
+from engine.messages import BookUpdated, MarketEvent, TickerUpdated
 from engine.runtime.inbox import PooledInbox
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ BACKFILLS_PER_FEED = 1
 
 TRIGGER = {FEED: "BookUpdated", FEATURES: "BookUpdated", SIGNAL: "FeaturesUpdated"}
 """The message that trips the fault in each role: Signal never sees a BookUpdated, only what Features makes of it."""
+
+DECISION_EVENTS = (BookUpdated, TickerUpdated)
+"""Market events that reach the Signal at once (a trade only does when it closes a bar)."""
 
 _RESTART_LINE = re.compile(r"^(\S+) (\S+) failed \(.*?\); restarting its pipeline in (\d+) ms", re.DOTALL)
 _EXPECTED = ("InjectedFault", "restarting its pipeline", "pipeline restarted")
@@ -99,6 +104,9 @@ class Crash:
     bound: float | None = None
     recovered: float | None = None
     backoff_ms: float | None = None
+    offered_at_bound: int = 0
+    market_wait_ms: float | None = None
+    """From the rebinding to the offer of the symbol's next book or ticker (what the new Signal decides on)."""
 
     @property
     def recovery_ms(self) -> float | None:
@@ -121,7 +129,9 @@ def _handled(ref: pykka.ActorRef[Any]) -> int:
     return count
 
 
-def inject(ctx: ActorContext, symbol: str, role: str, crashes_so_far: int, watch: LogWatch) -> Crash:
+def inject(
+    ctx: ActorContext, source: OfferedSource, symbol: str, role: str, crashes_so_far: int, watch: LogWatch
+) -> Crash:
     """Arm a one-shot fault in ``symbol``'s ``role`` and follow the symbol until it decides again."""
     router, faults = ctx.router, ctx.faults
     old = router.ref(symbol, SIGNAL)
@@ -148,6 +158,7 @@ def inject(ctx: ActorContext, symbol: str, role: str, crashes_so_far: int, watch
         elif ref is not old:
             if crash.bound is None:
                 crash.bound = now
+                crash.offered_at_bound = source.offered
                 proxy = ref.proxy()
             try:
                 if proxy.handled.get(timeout=ASK_TIMEOUT_S) > 0:
@@ -158,6 +169,25 @@ def inject(ctx: ActorContext, symbol: str, role: str, crashes_so_far: int, watch
         time.sleep(POLL_S)
     crash.backoff_ms = watch.backoff(symbol, crashes_so_far)
     return crash
+
+
+def _market_wait_ms(crash: Crash, events: Sequence[MarketEvent], rate: float) -> float | None:
+    """When the first book or ticker of the symbol after the rebinding was offered, counted from the rebinding.
+
+    The source offers event ``i`` about ``i / rate`` seconds after it started, so the offer time
+    follows from how many events had been offered when the new pipeline was bound.
+    """
+    if crash.bound is None:
+        return None
+    for i in range(crash.offered_at_bound, len(events)):
+        event = events[i]
+        if event.symbol == crash.symbol and isinstance(event, DECISION_EVENTS):
+            return max(0.0, (i - crash.offered_at_bound) / rate * 1000)
+    return None
+
+
+def _opt(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
 
 
 def _ms(values: Sequence[float]) -> str:
@@ -180,7 +210,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-restart-"))
     # Every crash logs a traceback and a restart: keep them in files, not on the console.
-    with (tmp / "console.log").open("w", encoding="utf-8") as console, contextlib.redirect_stderr(console):
+    console = (tmp / "console.log").open("w", encoding="utf-8")
+    with contextlib.redirect_stderr(console):
         setup_logging(tmp / "logs", "WARNING")
     watch = LogWatch()
     logger.add(watch, level="WARNING", format="{message}")
@@ -196,7 +227,9 @@ def main() -> None:
         env={},
     )
     sup = config.supervision
-    seconds = WARMUP_S + args.crashes * args.spacing + TAIL_S
+    load0 = os.getloadavg()[0]
+    # Half a spacing of slack per crash: a crash whose recovery overruns its slot delays the next one.
+    seconds = WARMUP_S + args.crashes * args.spacing * 1.5 + TAIL_S
     print(
         f"parameters: {args.symbols} symbols, {args.rate:,.0f} events/s for {seconds:.0f}s, {args.crashes} crashes "
         f"every {args.spacing:.2f}s (Feed/Features/Signal at random, seed {args.seed}), {args.workers} worker(s)"
@@ -231,7 +264,7 @@ def main() -> None:
         if source.done.is_set():
             print(f"events ran out after {i} crashes")
             break
-        crash = inject(ctx, symbol, rng.choice((FEED, FEATURES, SIGNAL)), crashes_of[symbol], watch)
+        crash = inject(ctx, source, symbol, rng.choice((FEED, FEATURES, SIGNAL)), crashes_of[symbol], watch)
         crashes.append(crash)
         if crash.fired is not None:
             crashes_of[symbol] += 1
@@ -259,6 +292,10 @@ def main() -> None:
     status = engine.status()
     engine.stop()
     logger.complete()
+    logger.remove()
+    console.close()
+    for crash in crashes:
+        crash.market_wait_ms = _market_wait_ms(crash, events, args.rate)
 
     fired = [c for c in crashes if c.fired is not None]
     recovered = [c for c in fired if c.recovered is not None]
@@ -268,30 +305,62 @@ def main() -> None:
     react = [v for c in recovered if (v := _since(c.fired, c.unbound)) is not None]
     rebind = [v for c in recovered if (v := _since(c.unbound, c.bound)) is not None]
     first = [v for c in recovered if (v := _since(c.bound, c.recovered)) is not None]
+    waits = [c.market_wait_ms for c in recovered if c.market_wait_ms is not None]
+    engine_only = [
+        r - b - w
+        for c in recovered
+        if (r := c.recovery_ms) is not None and (b := c.backoff_ms) is not None and (w := c.market_wait_ms) is not None
+    ]
     to_fire = [v for c in fired if (v := _since(c.armed, c.fired)) is not None]
     roles = Counter(c.role for c in fired)
 
-    print(f"offered {source.offered:,} events over {wall:.1f}s; {len(crashes)} crashes armed, {len(fired)} fired "
-          f"({', '.join(f'{r} {n}' for r, n in sorted(roles.items()))}), {len(recovered)} recovered "
-          f"within {RECOVERY_TIMEOUT_S:.0f}s; arm->fire {_ms(to_fire)}")
+    print(
+        f"offered {source.offered:,} events over {wall:.1f}s; {len(crashes)} crashes armed, {len(fired)} fired "
+        f"({', '.join(f'{r} {n}' for r, n in sorted(roles.items()))}), {len(recovered)} recovered "
+        f"within {RECOVERY_TIMEOUT_S:.0f}s; arm->fire {_ms(to_fire)}"
+    )
     p99 = percentile(recovery, 99)
     verdict = "OK" if recovery and p99 <= 100 and len(recovered) == len(fired) else "MISSED"
-    print(f"recovery fault->first Signal decision of the new pipeline: {_ms(recovery)} "
-          f"(target p99 <= 100 ms: {verdict})")
+    print(
+        f"recovery fault->first Signal decision of the new pipeline: {_ms(recovery)} (target p99 <= 100 ms: {verdict})"
+    )
     share = sum(backoffs) / sum(recovery) if backoffs and recovery else 0.0
     print(f"  backoff chosen by the Supervisor: {_ms(backoffs)}; {share:.0%} of the total recovery time")
     print(f"  recovery minus backoff: {_ms(net)}")
-    print(f"  fault->unbound {_ms(react)} | unbound->new pipeline bound {_ms(rebind)} | "
-          f"bound->first decision {_ms(first)}")
-    print(f"other symbols ({len(clean)} never crashed): undelivered {lost_clean} (target 0); conservation "
-          f"Feed handled + conflated == offered: {len(mismatches)} mismatches (target 0)")
+    print(
+        f"  waiting for the symbol's next book/ticker after rebinding: {_ms(waits)}; "
+        f"recovery minus backoff and that wait: {_ms(engine_only)}"
+    )
+    print(
+        f"  fault->unbound {_ms(react)} | unbound->new pipeline bound {_ms(rebind)} | "
+        f"bound->first decision {_ms(first)}"
+    )
+    for c in sorted(recovered, key=lambda c: c.recovery_ms or 0.0, reverse=True)[:3]:
+        print(
+            f"  slowest: {c.symbol} {c.role} {c.recovery_ms:.1f} ms = fault->unbound "
+            f"{_opt(_since(c.fired, c.unbound))} + ->bound {_opt(_since(c.unbound, c.bound))} "
+            f"(backoff {_opt(c.backoff_ms)}) + ->decision {_opt(_since(c.bound, c.recovered))} "
+            f"(market wait {_opt(c.market_wait_ms)})"
+        )
+    print(
+        f"other symbols ({len(clean)} never crashed): undelivered {lost_clean} (target 0); conservation "
+        f"Feed handled + conflated == offered: {len(mismatches)} mismatches (target 0)"
+    )
     for line in mismatches[:5]:
         print(f"  {line}")
-    print(f"crashed symbols ({len(crashes_of)}): {lost_crashed:,} events undelivered while down "
-          f"({lost_crashed / max(1, len(crashes_of)):.1f} per crash)")
-    print(f"status: symbols {status['symbols']}, restarts {sum(status['restarts'].values())}, "
-          f"quarantined {len(status['quarantined'])}, conflated {status['conflated_events']:,}, "
-          f"latency p99 {status['latency_us'].get('p99', 0) / 1000:.2f} ms")
+    print(
+        f"crashed symbols ({len(crashes_of)}): {lost_crashed:,} events undelivered while down "
+        f"({lost_crashed / max(1, len(crashes_of)):.1f} per crash)"
+    )
+    print(
+        f"status: symbols {status['symbols']}, restarts {sum(status['restarts'].values())}, "
+        f"quarantined {len(status['quarantined'])}, conflated {status['conflated_events']:,}, "
+        f"latency p99 {status['latency_us'].get('p99', 0) / 1000:.2f} ms"
+    )
+    print(
+        f"machine load average (1 min): {load0:.2f} before, {os.getloadavg()[0]:.2f} after, "
+        f"on {os.cpu_count()} cores (other processes competing for the CPU inflate every figure)"
+    )
     if watch.unexpected:
         print(f"unexpected log records: {len(watch.unexpected)}, first: {watch.unexpected[0]}")
     if recovery and not backoffs:

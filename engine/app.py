@@ -181,7 +181,11 @@ class Engine:
         proxy = supervisor.proxy()
         proxy.start_singletons([r for r in singletons if r != MARKET_DATA]).get(timeout=60)
         proxy.start_symbols(self.symbols).get(timeout=60)
-        proxy.start_singletons([MARKET_DATA]).get(timeout=300)
+        proxy.start_singletons([MARKET_DATA]).get(timeout=60)
+        for role in singletons:
+            ref = ctx.router.singleton(role)
+            if ref is not None:
+                ref.ask(GetStatus(), timeout=300)  # answered once on_start (backfill for MarketData) is done
         ctx.timers.every(SWEEP_INTERVAL_S, lambda: _tell_role(ctx, SUPERVISOR))
         ctx.timers.every(cfg.engine.equity_sample_s, lambda: _tell_role(ctx, PORTFOLIO))
         gc.freeze()

@@ -42,17 +42,21 @@ BASE_SETTINGS: dict[str, Any] = {
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def wait_for(condition: Callable[[], T], what: str, timeout: float = DEADLINE_S, interval: float = 0.05) -> T:
-    """Poll ``condition`` until it returns something truthy (returned) or the deadline passes."""
+def poll(get: Callable[[], T], ok: Callable[[T], object], what: str, timeout: float = DEADLINE_S) -> T:
+    """Call ``get`` until ``ok`` accepts its value (returned) or the deadline passes."""
     deadline = time.monotonic() + timeout
-    last: Any = None
     while True:
-        last = condition()
-        if last:
-            return last
+        value = get()
+        if ok(value):
+            return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last value: {last!r})")
-        time.sleep(interval)
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last value: {value!r})")
+        time.sleep(0.05)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = DEADLINE_S) -> None:
+    """Poll ``condition`` until it is truthy or the deadline passes."""
+    poll(condition, bool, what, timeout)
 
 
 def handled(ref: pykka.ActorRef[Any]) -> int:
@@ -74,18 +78,21 @@ def symbol_state(engine: Engine, symbol: str) -> str:
     return "running" if engine.ctx and engine.ctx.router.ref(symbol, FEED) is not None else "restarting"
 
 
+def wait_for_stopped(refs: dict[str, pykka.ActorRef[Any] | None], what: str) -> None:
+    assert all(ref is not None for ref in refs.values())
+    wait_for(lambda: not any(ref is not None and ref.is_alive() for ref in refs.values()), what)
+
+
 def wait_until_handling(ref: pykka.ActorRef[Any], more_than: int, what: str) -> int:
-    return wait_for(lambda: (n := handled(ref)) > more_than and n, what)
+    return poll(lambda: handled(ref), lambda n: n > more_than, what)
 
 
 def wait_for_restarts(engine: Engine, symbol: str, count: int) -> dict[str, Any]:
-    def restarted() -> dict[str, Any] | None:
-        status = engine.status()
-        if status["restarts"].get(symbol) == count and status["symbols"]["restarting"] == 0:
-            return status
-        return None
-
-    return wait_for(restarted, f"{symbol} restarted {count} time(s) and running")
+    return poll(
+        engine.status,
+        lambda s: s["restarts"].get(symbol) == count and s["symbols"]["restarting"] == 0,
+        f"{symbol} restarted {count} time(s) and running",
+    )
 
 
 def last_price(engine: Engine, symbol: str) -> float:
@@ -96,7 +103,7 @@ def portfolio_status(engine: Engine) -> dict[str, Any]:
     assert engine.ctx is not None
     ref = engine.ctx.router.singleton(PORTFOLIO)
     assert ref is not None
-    status: dict[str, Any] = ref.ask(GetStatus(), timeout=5)
+    status: dict[str, Any] = ref.ask(GetStatus(), timeout=5)  # type: ignore[assignment]
     return status
 
 
@@ -106,7 +113,7 @@ def risk_status(engine: Engine) -> dict[str, Any] | None:
     if ref is None:
         return None
     try:
-        status: dict[str, Any] = ref.ask(GetStatus(), timeout=5)
+        status: dict[str, Any] = ref.ask(GetStatus(), timeout=5)  # type: ignore[assignment]
     except pykka.ActorDeadError:
         return None
     return status
@@ -115,7 +122,8 @@ def risk_status(engine: Engine) -> dict[str, Any] | None:
 def fill(fill_id: str, symbol: str, price: float, qty: float = 0.01, side: Side = Side.LONG) -> OrderFilled:
     now = int(time.time() * 1000)
     stop = price * 0.5 if side is Side.LONG else price * 1.5  # far away: no stop exit during the test
-    return OrderFilled(fill_id, f"oid-{fill_id}", symbol, now, side, qty, price, price * qty * 0.0006, False, stop, "test", "test")
+    fee = price * qty * 0.0006
+    return OrderFilled(fill_id, f"oid-{fill_id}", symbol, now, side, qty, price, fee, False, stop, "test", "test")
 
 
 def crash_portfolio(engine: Engine, n: int) -> pykka.ActorRef[Any]:
@@ -168,7 +176,9 @@ def start_engine(tmp_path: Path) -> Iterator[Callable[..., Engine]]:
 # --- symbol pipelines: one_for_one restart --------------------------------------------------------
 
 
-def test_failing_symbol_actor_gets_its_pipeline_restarted_with_a_new_generation(start_engine: Callable[..., Engine]) -> None:
+def test_failing_symbol_actor_gets_its_pipeline_restarted_with_a_new_generation(
+    start_engine: Callable[..., Engine],
+) -> None:
     engine = start_engine()
     assert engine.ctx is not None
     before = pipeline_refs(engine, SYMBOL)
@@ -181,9 +191,7 @@ def test_failing_symbol_actor_gets_its_pipeline_restarted_with_a_new_generation(
     for role in SYMBOL_ROLES:
         assert after[role] is not None and after[role] is not before[role], role
         assert after[role].proxy().generation.get(timeout=5) == generation + 1  # type: ignore[union-attr]
-    for role, old in before.items():
-        assert old is not None
-        wait_for(lambda old=old: not old.is_alive(), f"old {role} actor stopped")
+    wait_for_stopped(before, "the old generation stopped")
     assert engine.ctx.faults.fired == 1
     assert status["symbols"] == {"running": 8, "restarting": 0, "quarantined": 0}
     assert SYMBOL in status["symbol_list"]
@@ -233,7 +241,9 @@ def test_a_failing_symbol_never_touches_the_other_symbols(start_engine: Callable
 # --- quarantine ----------------------------------------------------------------------------------
 
 
-def test_symbol_failing_more_than_max_restarts_within_the_window_is_quarantined(start_engine: Callable[..., Engine]) -> None:
+def test_symbol_failing_more_than_max_restarts_within_the_window_is_quarantined(
+    start_engine: Callable[..., Engine],
+) -> None:
     engine = start_engine(supervision__max_restarts=2)
     assert engine.ctx is not None
     router = engine.ctx.router
@@ -242,7 +252,7 @@ def test_symbol_failing_more_than_max_restarts_within_the_window_is_quarantined(
     assert other_feed is not None
 
     engine.ctx.faults.arm(f"{SYMBOL}:features:BookUpdated")  # fails on every book, for ever
-    status = wait_for(lambda: (s := engine.status())["symbols"]["quarantined"] == 1 and s, f"{SYMBOL} quarantined")
+    status = poll(engine.status, lambda s: s["symbols"]["quarantined"] == 1, f"{SYMBOL} quarantined")
 
     assert status["symbols"] == {"running": 7, "restarting": 0, "quarantined": 1}
     assert SYMBOL not in status["symbol_list"]
@@ -254,9 +264,7 @@ def test_symbol_failing_more_than_max_restarts_within_the_window_is_quarantined(
     assert status["restarts"] == {SYMBOL: 2}
     # Its actors are stopped and unbound: the first generation's and the last one's.
     assert pipeline_refs(engine, SYMBOL) == {role: None for role in SYMBOL_ROLES}
-    for role, ref in first.items():
-        assert ref is not None
-        wait_for(lambda ref=ref: not ref.is_alive(), f"first-generation {role} stopped")
+    wait_for_stopped(first, "the first generation stopped")
     # One failure per generation: 2 restarts, then the 3rd failure quarantines.
     assert engine.ctx.faults.fired == 3
 
@@ -308,7 +316,7 @@ def test_tell_to_a_restarting_symbol_returns_false_and_never_raises(start_engine
     router = engine.ctx.router
 
     engine.ctx.faults.arm(f"{SYMBOL}:features:BookUpdated:1")
-    status = wait_for(lambda: (s := engine.status())["symbols"]["restarting"] == 1 and s, f"{SYMBOL} restarting")
+    status = poll(engine.status, lambda s: s["symbols"]["restarting"] == 1, f"{SYMBOL} restarting")
 
     assert SYMBOL in status["symbol_list"]  # restarting is not quarantined
     before = router.undelivered_by_symbol[SYMBOL]
@@ -317,7 +325,9 @@ def test_tell_to_a_restarting_symbol_returns_false_and_never_raises(start_engine
     assert engine.status()["restarts"] == {}
 
 
-def test_tell_to_a_dead_but_still_bound_actor_returns_false_and_never_raises(start_engine: Callable[..., Engine]) -> None:
+def test_tell_to_a_dead_but_still_bound_actor_returns_false_and_never_raises(
+    start_engine: Callable[..., Engine],
+) -> None:
     engine = start_engine()
     assert engine.ctx is not None
     router = engine.ctx.router
@@ -332,7 +342,9 @@ def test_tell_to_a_dead_but_still_bound_actor_returns_false_and_never_raises(sta
 # --- liveness sweep ------------------------------------------------------------------------------
 
 
-def test_liveness_sweep_restarts_a_pipeline_whose_actor_died_without_reporting(start_engine: Callable[..., Engine]) -> None:
+def test_liveness_sweep_restarts_a_pipeline_whose_actor_died_without_reporting(
+    start_engine: Callable[..., Engine],
+) -> None:
     engine = start_engine()
     assert engine.ctx is not None
     before = pipeline_refs(engine, SYMBOL)
@@ -345,9 +357,7 @@ def test_liveness_sweep_restarts_a_pipeline_whose_actor_died_without_reporting(s
     after = pipeline_refs(engine, SYMBOL)
     for role in SYMBOL_ROLES:
         assert after[role] is not None and after[role] is not before[role], role
-        old = before[role]
-        assert old is not None
-        wait_for(lambda old=old: not old.is_alive(), f"old {role} stopped")
+    wait_for_stopped(before, "the old generation stopped")
     wait_until_handling(after[FEATURES], 5, "the restarted features handling events")  # type: ignore[arg-type]
     assert pipeline_refs(engine, OTHER) == other_refs
     assert engine.status()["restarts"] == {SYMBOL: 1}
@@ -387,7 +397,7 @@ def test_liveness_sweep_restarts_a_singleton_that_died_without_reporting(start_e
 
     def restarted() -> bool:
         info = engine.status()["singletons"][SCANNER]
-        return info["restarts"] == 1 and info["alive"]
+        return bool(info["restarts"] == 1 and info["alive"])
 
     wait_for(restarted, "the scanner restarted by the sweep")
     new = engine.ctx.router.singleton(SCANNER)
@@ -407,7 +417,7 @@ def test_crashed_portfolio_is_restarted_with_the_state_it_had_before(start_engin
     assert original is not None
 
     original.tell(fill("f-1", OTHER, price, qty=0.5))
-    before = wait_for(lambda: (s := portfolio_status(engine))["positions"] and s, "the position booked")
+    before = poll(lambda: portfolio_status(engine), lambda s: s["positions"], "the position booked")
     assert [(p["symbol"], p["side"], p["qty"]) for p in before["positions"]] == [(OTHER, "long", 0.5)]
 
     crash_portfolio(engine, 1)
@@ -441,17 +451,22 @@ def test_singleton_crash_loop_halts_new_entries(start_engine: Callable[..., Engi
     assert engine.status()["halted_reason"] == ""
     crash_portfolio(engine, 2)  # 2 failures within the window > singleton_max_restarts = 1
 
-    status = wait_for(lambda: (s := engine.status())["halted_reason"] and s, "halted_reason set")
+    status = poll(engine.status, lambda s: s["halted_reason"], "halted_reason set")
     assert PORTFOLIO in status["halted_reason"]
-    risk = wait_for(lambda: (r := risk_status(engine)) and r["state"] == "HALTED" and r, "Risk halted")
+    risk = poll(lambda: risk_status(engine), lambda r: r is not None and r["state"] == "HALTED", "Risk halted")
+    assert risk is not None
     assert risk["reason"] == status["halted_reason"]
 
     denied_before = risk["denials"].get("HALTED", 0)  # signals may send intents of their own
     price = last_price(engine, OTHER)
     intent = EnterPosition(OTHER, int(time.time() * 1000), Side.LONG, price, price * 0.98, "test", "test")
     router.singleton(RISK).tell(intent)  # type: ignore[union-attr]
-    wait_for(lambda: (r := risk_status(engine)) and r["denials"].get("HALTED", 0) > denied_before, "the entry denied HALTED")
-    assert OTHER not in risk_status(engine)["pending"]  # type: ignore[index]
+    risk = poll(
+        lambda: risk_status(engine),
+        lambda r: r is not None and r["denials"].get("HALTED", 0) > denied_before,
+        "the entry denied HALTED",
+    )
+    assert risk is not None and OTHER not in risk["pending"]
 
     # Exits must stay possible: the Portfolio keeps being restarted (at the longest backoff).
     wait_for(lambda: engine.status()["singletons"][PORTFOLIO]["alive"], "the Portfolio restarted after the halt")
@@ -465,21 +480,18 @@ def test_restarted_risk_stays_halted_after_a_crash_loop(start_engine: Callable[.
     crash_portfolio(engine, 1)
     wait_for(lambda: engine.status()["singletons"][PORTFOLIO]["restarts"] == 1, "the first restart")
     crash_portfolio(engine, 2)
-    reason = wait_for(lambda: engine.status()["halted_reason"], "halted_reason set")
+    reason = poll(lambda: engine.status()["halted_reason"], bool, "halted_reason set")
 
     old_risk = router.singleton(RISK)
     assert old_risk is not None
     old_risk.stop(block=True, timeout=5)  # the sweep restarts it
 
-    def new_risk_halted() -> dict[str, Any] | None:
+    def new_risk_status() -> dict[str, Any] | None:
         ref = router.singleton(RISK)
-        if ref is None or ref is old_risk:
-            return None
-        r = risk_status(engine)
-        return r if r and r["state"] == "HALTED" else None
+        return None if ref is None or ref is old_risk else risk_status(engine)
 
-    risk = wait_for(new_risk_halted, "the restarted Risk halted")
-    assert risk["reason"] == reason
+    risk = poll(new_risk_status, lambda r: r is not None and r["state"] == "HALTED", "the restarted Risk halted")
+    assert risk is not None and risk["reason"] == reason
 
 
 # --- known bugs (strict xfail: they turn into failures once fixed, so the marker gets removed) ----
@@ -509,3 +521,25 @@ def test_fill_arriving_while_portfolio_restarts_is_not_lost(start_engine: Callab
     wait_for(lambda: engine.status()["singletons"][PORTFOLIO]["alive"], "the Portfolio restarted")
     positions = portfolio_status(engine)["positions"]
     assert [(p["symbol"], p["qty"]) for p in positions] == [(OTHER, 0.5)]
+
+
+@pytest.mark.xfail(strict=True, reason="a restarted Risk has no portfolio snapshot until the next Portfolio publish")
+def test_restarted_risk_can_size_entries_again_without_waiting_for_an_equity_sample(
+    start_engine: Callable[..., Engine],
+) -> None:
+    engine = start_engine()  # flat book: Portfolio publishes only every engine.equity_sample_s (10 s)
+    assert engine.ctx is not None
+    router = engine.ctx.router
+    old_risk = router.singleton(RISK)
+    assert old_risk is not None
+
+    old_risk.stop(block=True, timeout=5)  # the sweep restarts it
+    wait_for(lambda: (ref := router.singleton(RISK)) not in (None, old_risk) and ref.is_alive(), "Risk restarted")
+    price = last_price(engine, OTHER)
+    router.singleton(RISK).tell(  # type: ignore[union-attr]
+        EnterPosition(OTHER, int(time.time() * 1000), Side.LONG, price, price * 0.98, "test", "test")
+    )
+    risk = poll(
+        lambda: risk_status(engine), lambda r: r is not None and (r["denials"] or r["pending"]), "the entry evaluated"
+    )
+    assert risk is not None and "NO_PORTFOLIO" not in risk["denials"]
