@@ -3,7 +3,8 @@
 Events are routed on the stream's own thread (where a websocket client delivers them) straight
 into the symbols' pooled inboxes: no extra thread hop per event. Quotes go to Portfolio and
 Execution in batches every ``engine.quote_batch_ms``. Backfill is sent before a symbol is
-subscribed, so a Feed always has its history before its first live event.
+subscribed; after a pipeline restart the stream keeps flowing, so the new Feed ignores live events
+until its history arrives (see ``FeedActor``).
 """
 
 from __future__ import annotations

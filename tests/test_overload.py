@@ -21,7 +21,7 @@ from adapters.sim.feed import SimFeed
 from adapters.sim.market import SimConfig, SimMarket
 from engine.app import spawn_pipeline
 from engine.config import load_config
-from engine.messages import BookUpdated, FeaturesUpdated, TickerUpdated, TradesReceived
+from engine.messages import BarsBackfilled, BookUpdated, FeaturesUpdated, TickerUpdated, TradesReceived
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.faults import FaultInjector
 from engine.runtime.latency import LatencyRecorder
@@ -131,6 +131,8 @@ def test_a_lagging_symbol_conflates_into_a_bounded_inbox_and_keeps_every_bar_clo
         ctx.router.bind(SYMBOL, role, ref)
     feed_inbox = pooled_inbox(refs[FEED])
     assert feed_inbox is not None
+    ctx.router.tell(SYMBOL, FEED, BarsBackfilled(SYMBOL, ()))
+    wait_until(lambda: len(feed_inbox) == 0)
     stall = Stall()
     ctx.dispatcher.submit(stall)
     assert stall.entered.wait(10)
@@ -159,9 +161,28 @@ def test_a_symbol_that_keeps_up_sees_every_event_unconflated(ctx: ActorContext) 
         ctx.router.bind(SYMBOL, role, ref)
     feed_inbox = pooled_inbox(refs[FEED])
     assert feed_inbox is not None
+    ctx.router.tell(SYMBOL, FEED, BarsBackfilled(SYMBOL, ()))
     events = flood()[:300]
     for event in events:
         ctx.router.tell(SYMBOL, FEED, event)
         wait_until(lambda: len(feed_inbox) == 0)
     assert feed_inbox.conflated == 0
-    assert refs[FEED].proxy().handled.get(timeout=5) == len(events)
+    assert refs[FEED].proxy().handled.get(timeout=5) == len(events) + 1
+
+
+def test_a_feed_ignores_live_events_until_its_history_arrives(ctx: ActorContext) -> None:
+    recorder = Recorder.start()
+    ctx.router.bind_singleton(SCANNER, recorder)
+    refs = spawn_pipeline(ctx, SYMBOL, 1)
+    for role, ref in refs.items():
+        ctx.router.bind(SYMBOL, role, ref)
+    early = [trade(T0 + 1_000, 100.0), trade(T0 + 61_000, 101.0), book(T0 + 121_000, 101.0)]
+    for event in early:
+        ctx.router.tell(SYMBOL, FEED, event)
+    ctx.router.tell(SYMBOL, FEED, BarsBackfilled(SYMBOL, ()))
+    ctx.router.tell(SYMBOL, FEED, trade(T0 + 122_000, 102.0))
+    ctx.router.tell(SYMBOL, FEED, book(T0 + 181_000, 102.0))
+    wait_until(lambda: refs[FEED].proxy().handled.get(timeout=5) == 6)
+    assert refs[FEED].proxy().ignored_before_history.get(timeout=5) == 3
+    wait_until(lambda: len(recorder.ask("bars", timeout=5)) == 1)
+    assert [(f.ts, f.last) for f in recorder.ask("bars", timeout=5)] == [(T0 + 180_000, 102.0)]
