@@ -18,6 +18,7 @@ from engine.runtime.pooled import PooledActor, ReportsCrashes
 
 
 def _failure(
+    actor: pykka.Actor,
     symbol: str | None,
     role: str,
     generation: int,
@@ -26,7 +27,7 @@ def _failure(
     traceback: TracebackType | None,
 ) -> ActorFailed:
     text = "".join(tb.format_exception(exception_type, exception_value, traceback))
-    return ActorFailed(symbol, role, repr(exception_value), text, generation)
+    return ActorFailed(symbol, role, repr(exception_value), text, generation, actor.actor_urn)
 
 
 class SymbolActor(PooledActor):
@@ -60,7 +61,7 @@ class SymbolActor(PooledActor):
     ) -> None:
         self._router.tell_singleton(
             SUPERVISOR,
-            _failure(self.symbol, self.role, self.generation, exception_type, exception_value, traceback),
+            _failure(self, self.symbol, self.role, self.generation, exception_type, exception_value, traceback),
         )
 
 
@@ -81,4 +82,6 @@ class SingletonActor(ReportsCrashes, pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.router.tell_singleton(SUPERVISOR, _failure(None, self.role, 0, exception_type, exception_value, traceback))
+        self.router.tell_singleton(
+            SUPERVISOR, _failure(self, None, self.role, 0, exception_type, exception_value, traceback)
+        )

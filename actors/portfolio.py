@@ -16,6 +16,7 @@ from actors.context import PORTFOLIO, RISK, SIGNAL, STORE, ActorContext
 from engine.core.portfolio import Portfolio
 from engine.messages import (
     GetStatus,
+    LoadFills,
     LoadState,
     OrderFilled,
     PositionChanged,
@@ -41,15 +42,27 @@ class PortfolioActor(SingletonActor):
         self._last_ts = 0
 
     def on_start(self) -> None:
+        """Resume from the saved state, then book any fill the Store has that the state lacks.
+
+        A fill sent while this actor was down (crashed, restarting) reached the Store, which
+        Execution writes first; replaying the Store's fills books exactly those, since fills
+        already applied are recognised by their id.
+        """
         store = self.router.singleton(STORE)
-        state = store.ask(LoadState(STATE_KEY), block=True, timeout=LOAD_TIMEOUT_S) if store is not None else None
-        if state is not None:
-            self.book = Portfolio.from_state(state)
-            logger.info(
-                "portfolio restored: equity {:.2f} USDT, {} open positions",
-                self.book.equity,
-                len(self.book.snapshot(_now_ms()).positions),
-            )
+        if store is not None:
+            state = store.ask(LoadState(STATE_KEY), block=True, timeout=LOAD_TIMEOUT_S)
+            if state is not None:
+                self.book = Portfolio.from_state(state)
+            missed = [f for f in store.ask(LoadFills(), block=True, timeout=LOAD_TIMEOUT_S) if self._book_fill(f)]
+            if state is not None or missed:
+                logger.info(
+                    "portfolio restored: equity {:.2f} USDT, {} open positions, {} missed fills booked",
+                    self.book.equity,
+                    len(self.book.snapshot(_now_ms()).positions),
+                    len(missed),
+                )
+            if missed:
+                self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
         snapshot = self.book.snapshot(_now_ms())
         for position in snapshot.positions:
             self.router.tell(position.symbol, SIGNAL, PositionChanged(position.symbol, position.side))
@@ -88,34 +101,33 @@ class PortfolioActor(SingletonActor):
         self.router.tell_singleton(RISK, book.snapshot(self._last_ts or _now_ms()))
 
     def _on_fill(self, fill: OrderFilled) -> None:
+        if not self._book_fill(fill):
+            return
+        position = self.book.position(fill.symbol)
+        self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
+        self.router.tell(fill.symbol, SIGNAL, PositionChanged(fill.symbol, position.side if position else None))
+        self._publish(fill.ts)
+
+    def _book_fill(self, fill: OrderFilled) -> bool:
+        """Apply a fill once; closed trades go to the journal. False if it was booked before."""
         book = self.book
+        if book.has_fill(fill.fill_id):
+            return False
         self._last_ts = max(self._last_ts, fill.ts)
         for trade in book.apply_fill(fill):
             logger.info(
                 "{} closed {} {:.6g}: {:.6g} -> {:.6g}, PnL {:+.2f} USDT after {:.2f} fees ({})",
-                trade.symbol,
-                trade.side.value,
-                trade.qty,
-                trade.entry_price,
-                trade.exit_price,
-                trade.pnl,
-                trade.fees,
-                trade.reason,
-            )
+                trade.symbol, trade.side.value, trade.qty, trade.entry_price, trade.exit_price,
+                trade.pnl, trade.fees, trade.reason,
+            )  # fmt: skip
             self.router.tell_singleton(STORE, trade)
         position = book.position(fill.symbol)
-        if position is not None and position.qty and fill.reduce_only is False:
+        if position is not None and not fill.reduce_only:
             logger.info(
                 "{} position {} {:.6g} @ {:.6g}, stop {:.6g}",
-                fill.symbol,
-                position.side.value,
-                position.qty,
-                position.entry,
-                position.stop,
-            )
-        self.router.tell_singleton(STORE, SaveState(STATE_KEY, book.to_state()))
-        self.router.tell(fill.symbol, SIGNAL, PositionChanged(fill.symbol, position.side if position else None))
-        self._publish(fill.ts)
+                fill.symbol, position.side.value, position.qty, position.entry, position.stop,
+            )  # fmt: skip
+        return True
 
     def _publish(self, ts: int) -> None:
         snapshot = self.book.snapshot(ts)

@@ -17,6 +17,7 @@ from engine.journal import EquityCurve, TradeJournal
 from engine.messages import (
     EquitySampled,
     GetStatus,
+    LoadFills,
     LoadState,
     OrderFilled,
     OrderRejected,
@@ -81,6 +82,8 @@ class StoreActor(SingletonActor):
             db.record_event(message.ts, message.kind, message.symbol, message.detail)
         elif isinstance(message, LoadState):
             return db.get_state(message.key)
+        elif isinstance(message, LoadFills):
+            return db.fills()
         elif isinstance(message, GetStatus):
             return db.counts()
         return None

@@ -34,14 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import psutil
 import pykka
 from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ has no __init__: its scripts import as top level
+
+from pipeline import OfferedSource, generate, percentile
 
 from actors.context import FEATURES, FEED, SIGNAL, ActorContext
 from adapters.sim.market import SimConfig, SimMarket
-from bench.pipeline import OfferedSource, generate, percentile
 from engine.app import Engine
 from engine.config import load_config
 from engine.logs import setup_logging
@@ -148,7 +151,6 @@ def inject(
         time.sleep(POLL_S)
     crash.fired = time.perf_counter()
     deadline = crash.fired + RECOVERY_TIMEOUT_S
-    proxy: Any = None
     while time.perf_counter() < deadline:
         ref = router.ref(symbol, SIGNAL)
         now = time.perf_counter()
@@ -159,9 +161,8 @@ def inject(
             if crash.bound is None:
                 crash.bound = now
                 crash.offered_at_bound = source.offered
-                proxy = ref.proxy()
             try:
-                if proxy.handled.get(timeout=ASK_TIMEOUT_S) > 0:
+                if _handled(ref) > 0:
                     crash.recovered = time.perf_counter()
                     break
             except (pykka.ActorDeadError, pykka.Timeout):
@@ -206,7 +207,12 @@ def main() -> None:
     parser.add_argument("--max-restarts", type=int, default=1000, help="supervision.max_restarts")
     parser.add_argument("--workers", type=int, default=1, help="dispatcher threads")
     parser.add_argument("--seed", type=int, default=1, help="choice of crashed symbols and roles")
+    parser.add_argument(
+        "--switch-ms", type=float, default=None, help="sys.setswitchinterval in ms (default: leave Python's 5 ms)"
+    )
     args = parser.parse_args()
+    if args.switch_ms is not None:
+        sys.setswitchinterval(args.switch_ms / 1000)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-restart-"))
     # Every crash logs a traceback and a restart: keep them in files, not on the console.
@@ -232,7 +238,8 @@ def main() -> None:
     seconds = WARMUP_S + args.crashes * args.spacing * 1.5 + TAIL_S
     print(
         f"parameters: {args.symbols} symbols, {args.rate:,.0f} events/s for {seconds:.0f}s, {args.crashes} crashes "
-        f"every {args.spacing:.2f}s (Feed/Features/Signal at random, seed {args.seed}), {args.workers} worker(s)"
+        f"every {args.spacing:.2f}s (Feed/Features/Signal at random, seed {args.seed}), {args.workers} worker(s), "
+        f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms"
     )
     print(
         f"supervision: backoff_initial_ms {sup.backoff_initial_ms} (jitter +/-{sup.backoff_jitter:.0%}), "
@@ -255,6 +262,8 @@ def main() -> None:
     crashes: list[Crash] = []
 
     gc.freeze()
+    process = psutil.Process()
+    cpu0, machine0 = process.cpu_times(), psutil.cpu_times()
     wall0 = time.perf_counter()
     source.go()
     time.sleep(WARMUP_S)
@@ -274,6 +283,10 @@ def main() -> None:
         time.sleep(0.01)
     time.sleep(0.2)  # let the last tells settle
     wall = time.perf_counter() - wall0
+    cpu1, machine1 = process.cpu_times(), psutil.cpu_times()
+    mine = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
+    busy = sum(machine1) - machine1.idle - machine1.iowait - (sum(machine0) - machine0.idle - machine0.iowait)
+    others = max(0.0, busy / wall - mine)
 
     offered = Counter(event.symbol for event in events[: source.offered])
     clean = [s for s in symbols if s not in crashes_of]
@@ -358,8 +371,9 @@ def main() -> None:
         f"latency p99 {status['latency_us'].get('p99', 0) / 1000:.2f} ms"
     )
     print(
-        f"machine load average (1 min): {load0:.2f} before, {os.getloadavg()[0]:.2f} after, "
-        f"on {os.cpu_count()} cores (other processes competing for the CPU inflate every figure)"
+        f"CPU: this process {mine:.0%} of one core, other processes {others:.0%} of one core, on "
+        f"{os.cpu_count()} cores; load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after "
+        f"(other processes competing for the CPU inflate every figure)"
     )
     if watch.unexpected:
         print(f"unexpected log records: {len(watch.unexpected)}, first: {watch.unexpected[0]}")

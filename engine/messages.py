@@ -383,6 +383,7 @@ class ActorFailed:
     error: str
     traceback: str
     generation: int = 0
+    actor_urn: str = ""
 
 
 @message
@@ -426,6 +427,11 @@ class LoadState:
     """Store (ask): the state blob saved under ``key``, or None."""
 
     key: str
+
+
+@message
+class LoadFills:
+    """Store (ask): every fill recorded, in the order recorded."""
 
 
 @message

@@ -119,6 +119,7 @@ class Supervisor(pykka.ThreadingActor):
         }
         self.halted_reason = ""
         self._stopping = False
+        self._suspects: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class Supervisor(pykka.ThreadingActor):
             return None
         if isinstance(message, ActorFailed):
             if message.symbol is None:
-                self._singleton_failed(message.role, message.error, message.traceback)
+                self._singleton_failed(message.role, message.error, message.traceback, message.actor_urn)
             else:
                 self._symbol_failed(message)
         elif isinstance(message, RestartDue):
@@ -289,9 +290,9 @@ class Supervisor(pykka.ThreadingActor):
         if singleton.role == RISK and self.halted_reason:
             singleton.ref.tell(TradingStateChanged(TradingState.HALTED, self.halted_reason))
 
-    def _singleton_failed(self, role: str, error: str, traceback: str) -> None:
+    def _singleton_failed(self, role: str, error: str, traceback: str, actor_urn: str) -> None:
         singleton = self.singletons.get(role)
-        if singleton is None or singleton.ref is None:
+        if singleton is None or singleton.ref is None or actor_urn != singleton.ref.actor_urn:
             return
         self.router.unbind_singleton(role)
         if singleton.ref.is_alive():
@@ -333,21 +334,40 @@ class Supervisor(pykka.ThreadingActor):
     # --- liveness and status -----------------------------------------------------------------
 
     def _sweep(self) -> None:
-        """Catch deaths nobody reported (pykka facts: some failures skip every hook)."""
+        """Catch deaths nobody reported (pykka facts: some failures skip every hook).
+
+        An actor found dead is only failed if it is still dead and unreported on the next sweep:
+        a crash report is sent before the actor is marked dead, so by then it has been handled,
+        with its real error and traceback, and the sweep's guess is dropped.
+        """
+        dead: set[str] = set()
         for pipeline in list(self.pipelines.values()):
             if pipeline.state != RUNNING:
                 continue
             for role, ref in pipeline.refs.items():
                 if not ref.is_alive():
-                    self._symbol_failed(
-                        ActorFailed(
-                            pipeline.symbol, role, "actor found dead by the liveness sweep", "", pipeline.generation
+                    dead.add(ref.actor_urn)
+                    if ref.actor_urn in self._suspects:
+                        self._symbol_failed(
+                            ActorFailed(
+                                pipeline.symbol,
+                                role,
+                                "died without reporting (found by the liveness sweep)",
+                                "",
+                                pipeline.generation,
+                                ref.actor_urn,
+                            )
                         )
-                    )
                     break
         for singleton in self.singletons.values():
-            if singleton.ref is not None and not singleton.ref.is_alive():
-                self._singleton_failed(singleton.role, "actor found dead by the liveness sweep", "")
+            current = singleton.ref
+            if current is not None and not current.is_alive():
+                dead.add(current.actor_urn)
+                if current.actor_urn in self._suspects:
+                    self._singleton_failed(
+                        singleton.role, "died without reporting (found by the liveness sweep)", "", current.actor_urn
+                    )
+        self._suspects = dead
 
     def _record(self, kind: str, symbol: str, detail: str) -> None:
         self.router.tell_singleton(STORE, RecordEvent(_now_ms(), kind, symbol, detail))

@@ -176,12 +176,13 @@ def test_a_feed_ignores_live_events_until_its_history_arrives(ctx: ActorContext)
     refs = spawn_pipeline(ctx, SYMBOL, 1)
     for role, ref in refs.items():
         ctx.router.bind(SYMBOL, role, ref)
+    feed_inbox = pooled_inbox(refs[FEED])
+    assert feed_inbox is not None
     early = [trade(T0 + 1_000, 100.0), trade(T0 + 61_000, 101.0), book(T0 + 121_000, 101.0)]
-    for event in early:
+    later = [BarsBackfilled(SYMBOL, ()), trade(T0 + 122_000, 102.0), book(T0 + 181_000, 102.0)]
+    for event in early + later:  # one at a time, so nothing is conflated
         ctx.router.tell(SYMBOL, FEED, event)
-    ctx.router.tell(SYMBOL, FEED, BarsBackfilled(SYMBOL, ()))
-    ctx.router.tell(SYMBOL, FEED, trade(T0 + 122_000, 102.0))
-    ctx.router.tell(SYMBOL, FEED, book(T0 + 181_000, 102.0))
+        wait_until(lambda: len(feed_inbox) == 0)
     wait_until(lambda: refs[FEED].proxy().handled.get(timeout=5) == 6)
     assert refs[FEED].proxy().ignored_before_history.get(timeout=5) == 3
     wait_until(lambda: len(recorder.ask("bars", timeout=5)) == 1)

@@ -7,6 +7,7 @@ deadline, no fixed sleeps), because the test machines are slow and noisy.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +18,9 @@ import pytest
 
 from actors.context import FEATURES, FEED, PORTFOLIO, RISK, SCANNER, SIGNAL, SYMBOL_ROLES
 from actors.features import FeaturesActor
+from actors.portfolio import PortfolioActor
 from engine.app import Engine
-from engine.config import ConfigError, load_config
+from engine.config import load_config
 from engine.messages import EnterPosition, GetStatus, OrderFilled, Side
 
 T = TypeVar("T")
@@ -36,6 +38,9 @@ BASE_SETTINGS: dict[str, Any] = {
     "sim.trade_rate_per_s": 1.0,
     "supervision.backoff_initial_ms": 10,
     "supervision.backoff_max_ms": 200,
+    # Indicators that never warm up (1000 bars > warmup_bars): no signal trades behind a test's
+    # back, so the portfolio and Risk hold exactly what a test put there.
+    "strategy.ema_slow": 1000,
 }
 
 
@@ -68,14 +73,6 @@ def handled(ref: pykka.ActorRef[Any]) -> int:
 def pipeline_refs(engine: Engine, symbol: str) -> dict[str, pykka.ActorRef[Any] | None]:
     assert engine.ctx is not None
     return {role: engine.ctx.router.ref(symbol, role) for role in SYMBOL_ROLES}
-
-
-def symbol_state(engine: Engine, symbol: str) -> str:
-    """running | restarting | quarantined, as the supervisor sees it."""
-    status = engine.status()
-    if any(q["symbol"] == symbol for q in status["quarantined"]):
-        return "quarantined"
-    return "running" if engine.ctx and engine.ctx.router.ref(symbol, FEED) is not None else "restarting"
 
 
 def wait_for_stopped(refs: dict[str, pykka.ActorRef[Any] | None], what: str) -> None:
@@ -203,7 +200,7 @@ def test_failing_symbol_actor_gets_its_pipeline_restarted_with_a_new_generation(
 
 
 def test_restarted_pipeline_is_backfilled_and_warm_without_a_live_warm_up(start_engine: Callable[..., Engine]) -> None:
-    engine = start_engine()
+    engine = start_engine(strategy__ema_slow=21)  # warm from the 200 backfilled bars
     assert engine.ctx is not None
     old = engine.ctx.router.ref(SYMBOL, FEATURES)
 
@@ -407,9 +404,12 @@ def test_liveness_sweep_restarts_a_singleton_that_died_without_reporting(start_e
 
 # --- singletons ----------------------------------------------------------------------------------
 
+SLOW_SINGLETON_BACKOFF = {"supervision__backoff_initial_ms": 300, "supervision__backoff_max_ms": 300}
+"""Backoff long enough that a test sees the singleton down before it comes back."""
+
 
 def test_crashed_portfolio_is_restarted_with_the_state_it_had_before(start_engine: Callable[..., Engine]) -> None:
-    engine = start_engine()
+    engine = start_engine(**SLOW_SINGLETON_BACKOFF)
     assert engine.ctx is not None
     router = engine.ctx.router
     price = last_price(engine, OTHER)
@@ -432,9 +432,7 @@ def test_crashed_portfolio_is_restarted_with_the_state_it_had_before(start_engin
     assert position_views(after) == position_views(before)
     for key in ("cash", "realised", "fees"):
         assert after[key] == before[key], key
-    status = engine.status()
-    assert status["singletons"][PORTFOLIO]["last_error"].startswith("ValueError")
-    assert status["halted_reason"] == ""
+    assert engine.status()["halted_reason"] == ""
 
     # The restored ledger still knows the fill: replaying it books nothing twice.
     router.singleton(PORTFOLIO).tell(fill("f-1", OTHER, price, qty=0.5))  # type: ignore[union-attr]
@@ -442,7 +440,7 @@ def test_crashed_portfolio_is_restarted_with_the_state_it_had_before(start_engin
 
 
 def test_singleton_crash_loop_halts_new_entries(start_engine: Callable[..., Engine]) -> None:
-    engine = start_engine(supervision__singleton_max_restarts=1)
+    engine = start_engine(supervision__singleton_max_restarts=1, **SLOW_SINGLETON_BACKOFF)
     assert engine.ctx is not None
     router = engine.ctx.router
 
@@ -474,7 +472,7 @@ def test_singleton_crash_loop_halts_new_entries(start_engine: Callable[..., Engi
 
 
 def test_restarted_risk_stays_halted_after_a_crash_loop(start_engine: Callable[..., Engine]) -> None:
-    engine = start_engine(supervision__singleton_max_restarts=1)
+    engine = start_engine(supervision__singleton_max_restarts=1, **SLOW_SINGLETON_BACKOFF)
     assert engine.ctx is not None
     router = engine.ctx.router
     crash_portfolio(engine, 1)
@@ -494,16 +492,14 @@ def test_restarted_risk_stays_halted_after_a_crash_loop(start_engine: Callable[.
     assert risk is not None and risk["reason"] == reason
 
 
-# --- known bugs (strict xfail: they turn into failures once fixed, so the marker gets removed) ----
+# --- fault rules from config, fills while the Portfolio is down, late crash reports ----------------
 
 
-@pytest.mark.xfail(strict=True, raises=ConfigError, reason="config rejects the TIMES field that FaultInjector supports")
 def test_config_accepts_fault_rules_with_a_times_limit(tmp_path: Path) -> None:
     cfg = load_config(cli={"supervision.fault_inject": f"{SYMBOL}:features:BookUpdated:1"}, env={})
     assert cfg.supervision.fault_inject == (f"{SYMBOL}:features:BookUpdated:1",)
 
 
-@pytest.mark.xfail(strict=True, reason="a fill sent while the Portfolio is down is dropped and never replayed")
 def test_fill_arriving_while_portfolio_restarts_is_not_lost(start_engine: Callable[..., Engine]) -> None:
     # Long backoff: the Portfolio stays down while Execution reports a fill, as it can in a crash loop.
     engine = start_engine(supervision__backoff_initial_ms=1_500, supervision__backoff_max_ms=1_500)
@@ -523,23 +519,52 @@ def test_fill_arriving_while_portfolio_restarts_is_not_lost(start_engine: Callab
     assert [(p["symbol"], p["qty"]) for p in positions] == [(OTHER, 0.5)]
 
 
-@pytest.mark.xfail(strict=True, reason="a restarted Risk has no portfolio snapshot until the next Portfolio publish")
-def test_restarted_risk_can_size_entries_again_without_waiting_for_an_equity_sample(
-    start_engine: Callable[..., Engine],
+
+SLOW_REPORT_S = 1.5
+"""How long a dying actor's thread is descheduled between being marked dead and reporting (CPU steal)."""
+
+
+def test_a_slow_crash_report_is_still_one_failure_with_its_error(
+    start_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = start_engine()  # flat book: Portfolio publishes only every engine.equity_sample_s (10 s)
+    reported = threading.Event()
+    original = PortfolioActor.on_crash
+
+    def slow_on_crash(self: PortfolioActor, *exc: Any) -> None:
+        time.sleep(SLOW_REPORT_S)  # the report is late, as with a descheduled thread
+        original(self, *exc)
+        reported.set()
+
+    monkeypatch.setattr(PortfolioActor, "on_crash", slow_on_crash)
+    engine = start_engine()
     assert engine.ctx is not None
     router = engine.ctx.router
-    old_risk = router.singleton(RISK)
-    assert old_risk is not None
+    first = crash_portfolio(engine, 1)
+    # The report is sent before the actor counts as dead, so the sweep cannot get there first.
+    assert reported.wait(DEADLINE_S)
+    wait_for(lambda: (ref := router.singleton(PORTFOLIO)) not in (None, first) and ref.is_alive(), "restarted")
+    successor = router.singleton(PORTFOLIO)
+    status = engine.status()
+    assert successor is not None and successor.is_alive()
+    assert status["singletons"][PORTFOLIO]["restarts"] == 1
+    assert "ValueError" in status["singletons"][PORTFOLIO]["last_error"]
 
-    old_risk.stop(block=True, timeout=5)  # the sweep restarts it
-    wait_for(lambda: (ref := router.singleton(RISK)) not in (None, old_risk) and ref.is_alive(), "Risk restarted")
-    price = last_price(engine, OTHER)
-    router.singleton(RISK).tell(  # type: ignore[union-attr]
-        EnterPosition(OTHER, int(time.time() * 1000), Side.LONG, price, price * 0.98, "test", "test")
-    )
-    risk = poll(
-        lambda: risk_status(engine), lambda r: r is not None and (r["denials"] or r["pending"]), "the entry evaluated"
-    )
-    assert risk is not None and "NO_PORTFOLIO" not in risk["denials"]
+
+def test_symbol_death_seen_first_by_the_sweep_keeps_its_error_and_traceback(
+    start_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = FeaturesActor.on_crash
+
+    def slow_on_crash(self: FeaturesActor, *exc: Any) -> None:
+        time.sleep(SLOW_REPORT_S)  # stalls the dispatcher too, as a descheduled worker would
+        original(self, *exc)
+
+    monkeypatch.setattr(FeaturesActor, "on_crash", slow_on_crash)
+    engine = start_engine(supervision__max_restarts=1)
+    assert engine.ctx is not None
+    engine.ctx.faults.arm(f"{SYMBOL}:features:BookUpdated:2")
+
+    status = poll(engine.status, lambda s: s["symbols"]["quarantined"] == 1, f"{SYMBOL} quarantined")
+    entry = status["quarantined"][0]
+    assert "InjectedFault" in entry["error"]
+    assert "InjectedFault" in entry["traceback"]

@@ -93,6 +93,10 @@ class Portfolio:
         p = self._positions.get(symbol)
         return None if p is None else _view(p)
 
+    def has_fill(self, fill_id: str) -> bool:
+        """Whether this fill was applied already (replays and duplicates are recognised by id)."""
+        return fill_id in self._seen
+
     def apply_fill(self, f: OrderFilled) -> list[TradeClosed]:
         """Book a fill: open, add to, reduce, close or reverse a position; return closed trades."""
         if f.fill_id in self._seen:

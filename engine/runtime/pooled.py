@@ -15,7 +15,8 @@ sleep, no I/O. Use ``tell``.
 
 ``ReportsCrashes`` adds one hook, ``on_crash``, that runs on every unhandled failure, including
 the ones pykka does not pass to ``on_failure`` (an exception in ``on_start`` or ``on_stop``), so a
-supervisor hears of every death.
+supervisor hears of every death. It runs *before* the actor is marked dead, so the report is
+always on its way before anyone can see the actor dead.
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ class ReportsCrashes(pykka.Actor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        try:
+            self.on_crash(exception_type, exception_value, traceback)
+        except Exception:
+            logger.exception(f"on_crash of {self} raised")
         super()._handle_failure(exception_type, exception_value, traceback)
-        self.on_crash(exception_type, exception_value, traceback)
 
     def on_crash(
         self,
@@ -126,7 +130,7 @@ class PooledActor(ReportsCrashes):
         try:
             self._handle_failure(exception_type, exception_value, traceback)
         except BaseException:
-            logger.exception(f"on_crash of {self} raised")
+            logger.exception(f"failure handling of {self} raised")
             ActorRegistry.unregister(self.actor_ref)
             self.actor_stopped.set()
         if not isinstance(exception_value, Exception):
