@@ -25,6 +25,7 @@ SYMBOL_ROLES = (FEED, FEATURES, SIGNAL)
 SUPERVISOR = "supervisor"
 MARKET_DATA = "market_data"
 SCANNER = "scanner"
+CORRELATION = "correlation"
 RISK = "risk"
 PORTFOLIO = "portfolio"
 EXECUTION = "execution"

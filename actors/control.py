@@ -17,7 +17,7 @@ import pykka
 from loguru import logger
 
 from actors.base import SingletonActor
-from actors.context import CONTROL, PORTFOLIO, RISK, SCANNER, SUPERVISOR, ActorContext
+from actors.context import CONTROL, CORRELATION, PORTFOLIO, RISK, SCANNER, SUPERVISOR, ActorContext
 from engine.control import endpoint
 from engine.control.server import ControlServer
 from engine.messages import AddSymbol, CommandResult, GetStatus, RemoveSymbol
@@ -113,5 +113,6 @@ class ControlActor(SingletonActor):
             "risk": self._ask(RISK, GetStatus()),
             "portfolio": self._ask(PORTFOLIO, GetStatus()),
             "scanner": self._ask(SCANNER, GetStatus()),
+            "correlation": self._ask(CORRELATION, GetStatus()),
             "process": process,
         }

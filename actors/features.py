@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.base import SymbolActor
-from actors.context import FEATURES, SCANNER, SIGNAL, ActorContext
+from actors.context import CORRELATION, FEATURES, SCANNER, SIGNAL, ActorContext
 from engine.core.features import FeatureEngine
 from engine.messages import BarClosed, BarsBackfilled, BookUpdated, TickerUpdated
 
@@ -28,5 +28,7 @@ class FeaturesActor(SymbolActor):
             update = self.engine.on_bar(message)
             self._router.tell(self.symbol, SIGNAL, update)
             self._router.tell_singleton(SCANNER, update)
+            self._router.tell_singleton(CORRELATION, update)
         elif kind is BarsBackfilled:
             self.engine.backfill(message.bars)
+            self._router.tell_singleton(CORRELATION, message)

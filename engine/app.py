@@ -22,6 +22,7 @@ from loguru import logger
 
 from actors.context import (
     CONTROL,
+    CORRELATION,
     EXECUTION,
     FEATURES,
     FEED,
@@ -35,6 +36,7 @@ from actors.context import (
     ActorContext,
 )
 from actors.control import ControlActor
+from actors.correlation import CorrelationActor
 from actors.execution import ExecutionActor
 from actors.features import FeaturesActor
 from actors.feed import FeedActor
@@ -163,6 +165,7 @@ class Engine:
             RISK: lambda _restart: RiskActor.start(ctx),
             EXECUTION: lambda _restart: ExecutionActor.start(ctx),
             SCANNER: lambda _restart: ScannerActor.start(ctx),
+            CORRELATION: lambda _restart: CorrelationActor.start(ctx),
             CONTROL: lambda _restart: ControlActor.start(ctx, self.paths.data_dir, token),
             MARKET_DATA: lambda restart: MarketDataActor.start(ctx, backfill_on_start=not restart),
         }
@@ -188,6 +191,7 @@ class Engine:
                 ref.ask(GetStatus(), timeout=300)  # answered once on_start (backfill for MarketData) is done
         ctx.timers.every(SWEEP_INTERVAL_S, lambda: _tell_role(ctx, SUPERVISOR))
         ctx.timers.every(cfg.engine.equity_sample_s, lambda: _tell_role(ctx, PORTFOLIO))
+        ctx.timers.every(cfg.engine.correlation_interval_s, lambda: _tell_role(ctx, CORRELATION))
         gc.freeze()
         logger.info("engine running: {} symbols streaming", len(self.symbols))
 
@@ -215,7 +219,7 @@ class Engine:
         portfolio = router.singleton(PORTFOLIO)
         if portfolio is not None:
             portfolio.tell(Tick())
-        for role in (CONTROL, SCANNER, EXECUTION, RISK, PORTFOLIO, STORE):
+        for role in (CONTROL, CORRELATION, SCANNER, EXECUTION, RISK, PORTFOLIO, STORE):
             ref = router.singleton(role)
             if ref is not None:
                 _stop(ref)

@@ -143,7 +143,11 @@ def add_symbol(symbol: str, data_dir: Path | None, config_file: Path | None) -> 
 
 @symbols.command("remove")
 @click.argument("symbol")
-@click.option("--keep-position", is_flag=True, help="Keep SYMBOL's open position instead of closing it.")
+@click.option(
+    "--keep-position",
+    is_flag=True,
+    help="Keep SYMBOL's open position instead of closing it (its stop is no longer watched until it is added back).",
+)
 @data_dir_option
 @config_option
 def remove_symbol(symbol: str, keep_position: bool, data_dir: Path | None, config_file: Path | None) -> None:

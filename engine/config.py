@@ -108,7 +108,8 @@ class EngineConfig:
     mode = "paper" (paper | live | backtest); venue = "sim" (sim | bitget | bybit | bitunix);
     symbols = "all" or "BTCUSDT,ETHUSDT" (uppercase names ending in USDT, no repeats);
     data_dir = "data", log_dir = "logs" (relative to the working directory);
-    top_n_symbols = 5, quote_batch_ms = 100, equity_sample_s = 10 (each >= 1).
+    top_n_symbols = 5, quote_batch_ms = 100, equity_sample_s = 10, correlation_interval_s = 600,
+    correlation_window = 50 (each >= 1; the window >= 2).
     """
 
     mode: str = field(metadata=_one_of("paper", "live", "backtest"))
@@ -121,6 +122,8 @@ class EngineConfig:
     top_n_symbols: int = field(metadata=_at_least(1))
     quote_batch_ms: int = field(metadata=_at_least(1))
     equity_sample_s: int = field(metadata=_at_least(1))
+    correlation_interval_s: int = field(metadata=_at_least(1))
+    correlation_window: int = field(metadata=_at_least(2))
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,16 +201,6 @@ class ExitPosition:
     reason: str
 
 
-@message
-class IntentDenied:
-    """Risk refused an entry: a stable code plus the numbers that caused it."""
-
-    symbol: str
-    ts: int
-    code: str
-    detail: str
-
-
 # --- Orders and fills (Risk -> Execution -> Portfolio -> Store) --------------------------------
 
 
@@ -285,11 +275,6 @@ class PositionView:
     entry: float
     stop: float
     mark: float
-
-    @property
-    def risk_usdt(self) -> float:
-        """Loss if the stop is hit from the entry: the position's share of portfolio heat."""
-        return abs(self.entry - self.stop) * self.qty
 
 
 @message
@@ -455,11 +440,6 @@ class Tick:
     """Periodic wake-up for singletons that sample or sweep (equity, liveness)."""
 
     ts: int = 0
-
-
-@message
-class Flush:
-    """Ask a writer to make everything it holds durable now."""
 
 
 def encode(message: Any) -> bytes:

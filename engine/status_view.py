@@ -55,6 +55,10 @@ def render(payload: dict[str, Any]) -> str:
     top = scanner.get("top", [])
     if top:
         lines.append("top by trend strength: " + ", ".join(f"{t['symbol']} {t['trend_strength']}" for t in top))
+    correlation = _part(payload, "correlation")
+    if correlation.get("top_pairs"):
+        pairs = ", ".join(f"{p['pair']} {p['rho']}" for p in correlation["top_pairs"])
+        lines.append(f"most correlated (of {correlation['symbols']} symbols): {pairs}")
     denials = risk.get("denials", {})
     if denials:
         lines.append("denials: " + ", ".join(f"{code} {n}" for code, n in sorted(denials.items())))

@@ -519,7 +519,6 @@ def test_fill_arriving_while_portfolio_restarts_is_not_lost(start_engine: Callab
     assert [(p["symbol"], p["qty"]) for p in positions] == [(OTHER, 0.5)]
 
 
-
 SLOW_REPORT_S = 1.5
 """How long a dying actor's thread is descheduled between being marked dead and reporting (CPU steal)."""
 
