@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -85,6 +86,26 @@ def generate(market: SimMarket, count: int) -> list[MarketEvent]:
     return events[:count]
 
 
+def start_offered_engine(
+    tmp: Path, symbols: int, rate: float, seconds: float, settings: dict[str, Any]
+) -> tuple[Engine, OfferedSource]:
+    """A real engine over ``symbols`` simulated symbols whose stream offers ``rate`` events/s for ``seconds``."""
+    config = load_config(
+        cli={"engine.data_dir": str(tmp / "data"), "engine.log_dir": str(tmp / "logs"), "sim.symbols": symbols}
+        | settings,
+        env={},
+    )
+    market = SimMarket(SimConfig(symbols=symbols, history_bars=300))
+    t0 = time.perf_counter()
+    events = generate(market, int(rate * seconds))
+    print(f"generated {len(events):,} events for {symbols} symbols in {time.perf_counter() - t0:.1f}s")
+    source = OfferedSource(market, events, rate)
+    gc.freeze()
+    engine = Engine(config, source=source)
+    engine.start()
+    return engine, source
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else 0.0
@@ -100,24 +121,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     setup_logging(tmp / "logs", "WARNING")
-    config = load_config(
-        cli={
-            "engine.data_dir": str(tmp / "data"),
-            "engine.log_dir": str(tmp / "logs"),
-            "sim.symbols": args.symbols,
-            "runtime.dispatcher_workers": args.workers,
-        },
-        env={},
+    engine, source = start_offered_engine(
+        tmp, args.symbols, args.rate, args.seconds, {"runtime.dispatcher_workers": args.workers}
     )
-    market = SimMarket(SimConfig(symbols=args.symbols, history_bars=300))
-    count = int(args.rate * args.seconds)
-    t0 = time.perf_counter()
-    events = generate(market, count)
-    print(f"generated {len(events):,} events for {args.symbols} symbols in {time.perf_counter() - t0:.1f}s")
-    source = OfferedSource(market, events, args.rate)
-    gc.freeze()
-    engine = Engine(config, source=source)
-    engine.start()
     assert engine.ctx is not None
     ctx = engine.ctx
     process = psutil.Process()

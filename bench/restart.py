@@ -41,11 +41,9 @@ from loguru import logger
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ has no __init__: its scripts import as top level
 
-from pipeline import OfferedSource, generate, percentile
+from pipeline import OfferedSource, percentile, start_offered_engine
 
 from actors.context import FEATURES, FEED, SIGNAL, ActorContext
-from adapters.sim.market import SimConfig, SimMarket
-from engine.app import Engine
 from engine.config import load_config
 from engine.logs import setup_logging
 from engine.messages import BookUpdated, MarketEvent, TickerUpdated
@@ -221,17 +219,12 @@ def main() -> None:
         setup_logging(tmp / "logs", "WARNING")
     watch = LogWatch()
     logger.add(watch, level="WARNING", format="{message}")
-    config = load_config(
-        cli={
-            "engine.data_dir": str(tmp / "data"),
-            "engine.log_dir": str(tmp / "logs"),
-            "sim.symbols": args.symbols,
-            "runtime.dispatcher_workers": args.workers,
-            "supervision.backoff_initial_ms": args.backoff_ms,
-            "supervision.max_restarts": args.max_restarts,
-        },
-        env={},
-    )
+    settings = {
+        "runtime.dispatcher_workers": args.workers,
+        "supervision.backoff_initial_ms": args.backoff_ms,
+        "supervision.max_restarts": args.max_restarts,
+    }
+    config = load_config(cli=settings, env={})
     sup = config.supervision
     load0 = os.getloadavg()[0]
     # Half a spacing of slack per crash: a crash whose recovery overruns its slot delays the next one.
@@ -245,14 +238,8 @@ def main() -> None:
         f"supervision: backoff_initial_ms {sup.backoff_initial_ms} (jitter +/-{sup.backoff_jitter:.0%}), "
         f"backoff_max_ms {sup.backoff_max_ms}, max_restarts {sup.max_restarts} in {sup.window_s:.0f}s; logs in {tmp}"
     )
-    market = SimMarket(SimConfig(symbols=args.symbols, history_bars=300))
-    t0 = time.perf_counter()
-    events = generate(market, int(args.rate * seconds))
-    print(f"generated {len(events):,} events in {time.perf_counter() - t0:.1f}s")
-    source = OfferedSource(market, events, args.rate)
-    gc.freeze()
-    engine = Engine(config, source=source)
-    engine.start()
+    engine, source = start_offered_engine(tmp, args.symbols, args.rate, seconds, settings)
+    events = source.events
     assert engine.ctx is not None
     ctx = engine.ctx
     rng = random.Random(args.seed)
