@@ -24,6 +24,7 @@ from engine.config import load_config
 from engine.messages import BarsBackfilled, BookUpdated, FeaturesUpdated, TickerUpdated, TradesReceived
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.faults import FaultInjector
+from engine.runtime.inbox import PooledInbox
 from engine.runtime.latency import LatencyRecorder
 from engine.runtime.pooled import pooled_inbox
 from engine.runtime.routing import Router
@@ -116,6 +117,20 @@ def expected_bars(events: list[Any]) -> list[tuple[int, float, float, float, flo
     ]
 
 
+def start_pipeline(
+    ctx: ActorContext,
+) -> tuple[dict[str, pykka.ActorRef[Any]], PooledInbox, pykka.ActorRef[Recorder]]:
+    """BTCUSDT's Feed, Features and Signal, bound and running, with a Recorder as the Scanner."""
+    recorder = Recorder.start()
+    ctx.router.bind_singleton(SCANNER, recorder)
+    refs = spawn_pipeline(ctx, SYMBOL, 1)
+    for role, ref in refs.items():
+        ctx.router.bind(SYMBOL, role, ref)
+    feed_inbox = pooled_inbox(refs[FEED])
+    assert feed_inbox is not None
+    return refs, feed_inbox, recorder
+
+
 def wait_until(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -124,13 +139,7 @@ def wait_until(condition: Any, timeout: float = 30.0) -> None:
 
 
 def test_a_lagging_symbol_conflates_into_a_bounded_inbox_and_keeps_every_bar_close(ctx: ActorContext) -> None:
-    recorder = Recorder.start()
-    ctx.router.bind_singleton(SCANNER, recorder)
-    refs = spawn_pipeline(ctx, SYMBOL, 1)
-    for role, ref in refs.items():
-        ctx.router.bind(SYMBOL, role, ref)
-    feed_inbox = pooled_inbox(refs[FEED])
-    assert feed_inbox is not None
+    refs, feed_inbox, recorder = start_pipeline(ctx)
     ctx.router.tell(SYMBOL, FEED, BarsBackfilled(SYMBOL, ()))
     wait_until(lambda: len(feed_inbox) == 0)
     stall = Stall()
@@ -156,11 +165,7 @@ def test_a_lagging_symbol_conflates_into_a_bounded_inbox_and_keeps_every_bar_clo
 
 
 def test_a_symbol_that_keeps_up_sees_every_event_unconflated(ctx: ActorContext) -> None:
-    refs = spawn_pipeline(ctx, SYMBOL, 1)
-    for role, ref in refs.items():
-        ctx.router.bind(SYMBOL, role, ref)
-    feed_inbox = pooled_inbox(refs[FEED])
-    assert feed_inbox is not None
+    refs, feed_inbox, _ = start_pipeline(ctx)
     ctx.router.tell(SYMBOL, FEED, BarsBackfilled(SYMBOL, ()))
     events = flood()[:300]
     for event in events:
@@ -171,13 +176,7 @@ def test_a_symbol_that_keeps_up_sees_every_event_unconflated(ctx: ActorContext) 
 
 
 def test_a_feed_ignores_live_events_until_its_history_arrives(ctx: ActorContext) -> None:
-    recorder = Recorder.start()
-    ctx.router.bind_singleton(SCANNER, recorder)
-    refs = spawn_pipeline(ctx, SYMBOL, 1)
-    for role, ref in refs.items():
-        ctx.router.bind(SYMBOL, role, ref)
-    feed_inbox = pooled_inbox(refs[FEED])
-    assert feed_inbox is not None
+    refs, feed_inbox, recorder = start_pipeline(ctx)
     early = [trade(T0 + 1_000, 100.0), trade(T0 + 61_000, 101.0), book(T0 + 121_000, 101.0)]
     later = [BarsBackfilled(SYMBOL, ()), trade(T0 + 122_000, 102.0), book(T0 + 181_000, 102.0)]
     for event in early + later:  # one at a time, so nothing is conflated
