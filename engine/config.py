@@ -9,7 +9,6 @@ Secrets come only from the environment or ``.env`` and are masked whenever the c
 """
 
 import difflib
-import ipaddress
 import math
 import os
 import re
@@ -18,6 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple, Self
+
+from engine.control.server import is_loopback
+from engine.timeframes import TIMEFRAMES_MS
 
 DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 ENV_PREFIX = "ENGINE_"
@@ -94,13 +96,6 @@ def _is_symbols(text: str) -> bool:
     return text == "all" or (all(_SYMBOL.fullmatch(s) for s in items) and len(set(items)) == len(items))
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name other than localhost may resolve anywhere
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """[engine]: what runs, against which venue, on which symbols, and where files go.
@@ -153,7 +148,7 @@ class StrategyConfig:
     atr_period = 14 and warmup_bars = 200 (>= 1); atr_stop_mult = 2.0 (> 0).
     """
 
-    timeframe: str = field(metadata=_one_of("1m", "5m", "15m", "1h"))
+    timeframe: str = field(metadata=_one_of(*TIMEFRAMES_MS))
     ema_fast: int = field(metadata=_at_least(1))
     ema_slow: int = field(metadata=_at_least(1))
     atr_period: int = field(metadata=_at_least(1))
@@ -228,7 +223,7 @@ class ControlConfig:
     host = "127.0.0.1" (127.x.x.x, ::1 or localhost; anything else is refused);
     port = 0 (0..65535; 0 picks a free port)."""
 
-    host: str = field(metadata=_rule("a loopback address (127.x.x.x, ::1 or localhost)", _is_loopback))
+    host: str = field(metadata=_rule("a loopback address (127.x.x.x, ::1 or localhost)", is_loopback))
     port: int = field(metadata=_between(0, 65535))
 
 

@@ -37,7 +37,6 @@ class Dispatcher:
         if workers < 1 or batch_size < 1:
             raise ValueError("a dispatcher needs at least one worker and a batch size of at least 1")
         self.batch_size = batch_size
-        self.turns = 0
         self._ready: queue.SimpleQueue[Runnable | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
@@ -77,7 +76,6 @@ class Dispatcher:
             actor = local.pop() if local else ready.get()
             if actor is None:
                 return
-            self.turns += 1
             try:
                 again = actor._run_turn(batch)
             except BaseException:
