@@ -1,13 +1,20 @@
-"""Features(symbol): indicators and book state, updated in O(1) per event by the pure core."""
+"""Features(symbol): indicators per timeframe and book state, updated in O(1) per event.
+
+Primary-timeframe bar closes also go to the Scanner (ranking) and Correlation (returns). A regime
+change on the primary timeframe is logged and stored as an event.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from loguru import logger
+
 from actors.base import SymbolActor
-from actors.context import CORRELATION, FEATURES, SCANNER, SIGNAL, ActorContext
+from actors.context import CORRELATION, FEATURES, SCANNER, SIGNAL, STORE, ActorContext
 from engine.core.features import FeatureEngine
-from engine.messages import BarClosed, BarsBackfilled, BookUpdated, TickerUpdated
+from engine.messages import BarClosed, BarsBackfilled, BookUpdated, FeaturesUpdated, RecordEvent, TickerUpdated
+from engine.strategy_plan import feature_settings, timeframes_of
 
 
 class FeaturesActor(SymbolActor):
@@ -15,20 +22,31 @@ class FeaturesActor(SymbolActor):
 
     def __init__(self, ctx: ActorContext, symbol: str, generation: int) -> None:
         super().__init__(ctx, symbol, generation)
-        s = ctx.config.strategy
-        self.engine = FeatureEngine(symbol, s.ema_fast, s.ema_slow, s.atr_period)
+        self.intervals = timeframes_of(ctx.config, symbol)
+        self.engine = FeatureEngine(symbol, feature_settings(ctx.config), self.intervals)
 
     def handle(self, message: Any) -> None:
         kind = type(message)
+        router = self._router
         if kind is BookUpdated:
-            self._router.tell(self.symbol, SIGNAL, self.engine.on_book(message))
+            router.tell(self.symbol, SIGNAL, self.engine.on_book(message))
         elif kind is TickerUpdated:
-            self._router.tell(self.symbol, SIGNAL, self.engine.on_ticker(message))
+            router.tell(self.symbol, SIGNAL, self.engine.on_ticker(message))
         elif kind is BarClosed:
             update = self.engine.on_bar(message)
-            self._router.tell(self.symbol, SIGNAL, update)
-            self._router.tell_singleton(SCANNER, update)
-            self._router.tell_singleton(CORRELATION, update)
+            router.tell(self.symbol, SIGNAL, update)
+            if message.interval_ms == self.intervals[0]:
+                router.tell_singleton(SCANNER, update)
+                router.tell_singleton(CORRELATION, update)
+                if self.engine.regime_change is not None:
+                    self._report_regime(update, *self.engine.regime_change)
         elif kind is BarsBackfilled:
             self.engine.backfill(message.bars)
-            self._router.tell_singleton(CORRELATION, message)
+            if message.interval_ms == self.intervals[0]:
+                router.tell_singleton(CORRELATION, message)
+
+    def _report_regime(self, f: FeaturesUpdated, old: str, new: str) -> None:
+        ratio = f.atr / f.atr_median if f.atr_median > 0.0 else float("nan")
+        detail = f"{old} -> {new} (ADX {f.adx:.1f}, ATR/median {ratio:.2f})"
+        logger.info("{} regime {}", self.symbol, detail)
+        self._router.tell_singleton(STORE, RecordEvent(f.ts, "regime", self.symbol, detail))

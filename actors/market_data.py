@@ -26,7 +26,7 @@ from engine.messages import (
     SubscribeSymbol,
     UnsubscribeSymbol,
 )
-from engine.timeframes import interval_ms
+from engine.strategy_plan import timeframes_of
 
 
 class MarketDataActor(SingletonActor):
@@ -39,7 +39,6 @@ class MarketDataActor(SingletonActor):
         self._batch_ns = ctx.config.engine.quote_batch_ms * 1_000_000
         self._next_batch_ns = 0
         self._backfill_on_start = backfill_on_start
-        self._interval_ms = interval_ms(ctx.config.strategy.timeframe)
 
     def on_start(self) -> None:
         """Stream every symbol that has a running pipeline (the router knows which).
@@ -78,8 +77,10 @@ class MarketDataActor(SingletonActor):
         return None
 
     def _backfill(self, symbol: str) -> None:
-        bars = self.source.candles(symbol, self.ctx.config.strategy.warmup_bars, self._interval_ms)
-        self.router.tell(symbol, FEED, BarsBackfilled(symbol, tuple(bars)))
+        """History for each timeframe the symbol runs, the primary one first."""
+        for interval in timeframes_of(self.ctx.config, symbol):
+            bars = self.source.candles(symbol, self.ctx.config.strategy.warmup_bars, interval)
+            self.router.tell(symbol, FEED, BarsBackfilled(symbol, tuple(bars), interval))
 
     def _route(self, events: Sequence[MarketEvent]) -> None:
         """Runs on the stream thread: one ``tell`` per event to its symbol's Feed."""

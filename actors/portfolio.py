@@ -1,4 +1,5 @@
-"""Portfolio: books fills, marks positions, exits on stops, and publishes the state Risk needs.
+"""Portfolio: books fills, marks positions, exits on stops and targets, trails stops on request,
+and publishes the state Risk (and the Scanner's cross-sectional book) needs.
 
 Its state is saved to the Store after every fill, and a restarted Portfolio resumes from it
 (``LoadState`` is answered after every earlier write), so a crash loses no position.
@@ -12,15 +13,18 @@ from typing import Any
 from loguru import logger
 
 from actors.base import SingletonActor
-from actors.context import PORTFOLIO, RISK, SIGNAL, STORE, ActorContext
+from actors.context import PORTFOLIO, RISK, SCANNER, SIGNAL, STORE, ActorContext
 from engine.core.portfolio import Portfolio
 from engine.messages import (
     GetStatus,
     LoadFills,
     LoadState,
+    MoveStop,
     OrderFilled,
     PositionChanged,
+    PositionView,
     QuotesUpdated,
+    RecordEvent,
     SaveState,
     Tick,
 )
@@ -65,14 +69,17 @@ class PortfolioActor(SingletonActor):
                 self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
         snapshot = self.book.snapshot(_now_ms())
         for position in snapshot.positions:
-            self.router.tell(position.symbol, SIGNAL, PositionChanged(position.symbol, position.side))
+            self._tell_signal(position.symbol, position)
         self.router.tell_singleton(RISK, snapshot)
+        self.router.tell_singleton(SCANNER, snapshot)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, QuotesUpdated):
             self._on_quotes(message)
         elif isinstance(message, OrderFilled):
             self._on_fill(message)
+        elif isinstance(message, MoveStop):
+            self._move_stop(message)
         elif isinstance(message, Tick):
             ts = self._last_ts or _now_ms()
             self._publish(ts)
@@ -89,24 +96,46 @@ class PortfolioActor(SingletonActor):
             if book.position(quote.symbol) is not None:
                 book.mark(quote)
                 touched = True
-        for exit_ in book.stops_hit() if touched else ():
+        for exit_ in book.exits_due() if touched else ():
             position = book.position(exit_.symbol)
-            logger.info(
-                "{} stop hit: mark {:.6g} crossed stop {:.6g}; exiting",
-                exit_.symbol,
-                position.mark if position else 0.0,
-                position.stop if position else 0.0,
-            )
+            if position is not None:
+                level = position.stop if exit_.reason == "stop" else position.target
+                logger.info(
+                    "{} {} hit: mark {:.6g} crossed {:.6g}; exiting", exit_.symbol, exit_.reason, position.mark, level
+                )
             self.router.tell_singleton(RISK, exit_)
         self.router.tell_singleton(RISK, book.snapshot(self._last_ts or _now_ms()))
 
     def _on_fill(self, fill: OrderFilled) -> None:
         if not self._book_fill(fill):
             return
-        position = self.book.position(fill.symbol)
         self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
-        self.router.tell(fill.symbol, SIGNAL, PositionChanged(fill.symbol, position.side if position else None))
+        self._tell_signal(fill.symbol, self.book.position(fill.symbol))
         self._publish(fill.ts)
+
+    def _move_stop(self, move: MoveStop) -> None:
+        """Tighten a stop (trailing); saved before it is relied on, ignored if it would widen."""
+        old = self.book.move_stop(move.symbol, move.stop)
+        if old is None:
+            logger.debug("{} stop move to {:.6g} ignored: no position or not tighter", move.symbol, move.stop)
+            return
+        logger.info("{} stop {:.6g} -> {:.6g} ({})", move.symbol, old, move.stop, move.reason)
+        self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
+        self.router.tell_singleton(
+            STORE, RecordEvent(move.ts, "stop_moved", move.symbol, f"{old:.6g} -> {move.stop:.6g} ({move.reason})")
+        )
+        self._tell_signal(move.symbol, self.book.position(move.symbol))
+        self._publish(move.ts)
+
+    def _tell_signal(self, symbol: str, position: PositionView | None) -> None:
+        if position is None:
+            self.router.tell(symbol, SIGNAL, PositionChanged(symbol, None))
+            return
+        self.router.tell(
+            symbol,
+            SIGNAL,
+            PositionChanged(symbol, position.side, position.entry, position.stop, position.target, position.strategy),
+        )
 
     def _book_fill(self, fill: OrderFilled) -> bool:
         """Apply a fill once; closed trades go to the journal. False if it was booked before."""
@@ -121,11 +150,14 @@ class PortfolioActor(SingletonActor):
                 trade.pnl, trade.fees, trade.reason,
             )  # fmt: skip
             self.router.tell_singleton(STORE, trade)
+            self.router.tell_singleton(SCANNER, trade)
         position = book.position(fill.symbol)
         if position is not None and not fill.reduce_only:
+            target = f", target {position.target:.6g}" if position.target > 0.0 else ""
             logger.info(
-                "{} position {} {:.6g} @ {:.6g}, stop {:.6g}",
-                fill.symbol, position.side.value, position.qty, position.entry, position.stop,
+                "{} position {} {:.6g} @ {:.6g}, stop {:.6g}{} [{} in {}]",
+                fill.symbol, position.side.value, position.qty, position.entry, position.stop, target,
+                position.strategy, position.regime or "-",
             )  # fmt: skip
         return True
 
@@ -133,6 +165,7 @@ class PortfolioActor(SingletonActor):
         snapshot = self.book.snapshot(ts)
         self.router.tell_singleton(STORE, snapshot)
         self.router.tell_singleton(RISK, snapshot)
+        self.router.tell_singleton(SCANNER, snapshot)
 
     def _status(self) -> dict[str, Any]:
         book = self.book
@@ -152,7 +185,10 @@ class PortfolioActor(SingletonActor):
                     "qty": p.qty,
                     "entry": p.entry,
                     "stop": p.stop,
+                    "target": p.target,
                     "mark": p.mark,
+                    "strategy": p.strategy,
+                    "regime": p.regime,
                 }
                 for p in snapshot.positions
             ],

@@ -24,6 +24,7 @@ from engine.messages import (
     TradingState,
     TradingStateChanged,
 )
+from engine.strategy_plan import LONG_DIP
 
 
 def entry_oid(intent: EnterPosition) -> str:
@@ -44,6 +45,7 @@ class RiskActor(SingletonActor):
                 r.max_concurrent_positions,
                 r.max_daily_loss_pct,
                 float(r.default_leverage),
+                ((LONG_DIP, ctx.config.long_dip.budget_usdt * ctx.config.long_dip.max_open_share),),
             )
         )
 
@@ -72,7 +74,10 @@ class RiskActor(SingletonActor):
         lot = self.ctx.source.instrument(intent.symbol).lot_size
         verdict = self.gate.evaluate(intent, lot)
         if not isinstance(verdict, Approved):
-            logger.info("{} {} entry denied [{}]: {}", intent.symbol, intent.side.value, verdict.code, verdict.detail)
+            logger.info(
+                "{} {} {} entry denied [{}]: {}",
+                intent.symbol, intent.side.value, intent.strategy, verdict.code, verdict.detail,
+            )  # fmt: skip
             self.router.tell_singleton(
                 STORE, RecordEvent(intent.ts, f"denied:{verdict.code}", intent.symbol, verdict.detail)
             )
@@ -80,13 +85,17 @@ class RiskActor(SingletonActor):
         qty = verdict.qty + verdict.reversed_qty
         reversing = f", reversing {verdict.reversed_qty:.6g}" if verdict.reversed_qty else ""
         reversing += f"; {verdict.note}" if verdict.note else ""
+        target = f", target {intent.target:.6g}" if intent.target > 0.0 else ""
         logger.info(
-            "{} {} approved: {:.6g} @ ~{:.6g}, stop {:.6g}, risk {:.2f} USDT, margin {:.2f}{} ({})",
+            "{} {} approved [{} in {}]: {:.6g} @ ~{:.6g}, stop {:.6g}{}, risk {:.2f} USDT, margin {:.2f}{} ({})",
             intent.symbol,
             intent.side.value,
+            intent.strategy,
+            intent.regime or "-",
             verdict.qty,
             intent.price,
             intent.stop,
+            target,
             verdict.risk_usdt,
             verdict.margin,
             reversing,
@@ -102,6 +111,8 @@ class RiskActor(SingletonActor):
             False,
             intent.strategy,
             intent.reason,
+            intent.target,
+            intent.regime,
         )
         self.router.tell_singleton(EXECUTION, order)
 

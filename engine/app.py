@@ -192,6 +192,7 @@ class Engine:
         ctx.timers.every(SWEEP_INTERVAL_S, lambda: _tell_role(ctx, SUPERVISOR))
         ctx.timers.every(cfg.engine.equity_sample_s, lambda: _tell_role(ctx, PORTFOLIO))
         ctx.timers.every(cfg.engine.correlation_interval_s, lambda: _tell_role(ctx, CORRELATION))
+        ctx.timers.every(cfg.scanner.interval_s, lambda: _tell_role(ctx, SCANNER))
         gc.freeze()
         logger.info("engine running: {} symbols streaming", len(self.symbols))
 

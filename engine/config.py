@@ -25,6 +25,9 @@ DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "config" / "default.tom
 ENV_PREFIX = "ENGINE_"
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")  # loguru's
 _SYMBOL = re.compile(r"[A-Z0-9]+USDT")
+_MODES = ("regime", "long_dip", "cross_sectional")
+_PER_SYMBOL = re.compile(rf"[A-Z0-9]+USDT:({'|'.join(_MODES)})")
+_STEP = re.compile(r"[0-9]+(\.[0-9]+)?:0?\.[0-9]+")
 _FAULT = re.compile(r"([A-Z0-9]+USDT|\*):(feed|features|signal|\*):[^:\s]+(:[1-9][0-9]*)?")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _STRINGS = tuple[str, ...]  # list keys are tuples, so that a frozen Config is immutable all the way down
@@ -140,20 +143,130 @@ class RiskConfig:
     min_volume_24h_usdt: float = field(metadata=_at_least(0))
 
 
+def _steps_increase(steps: tuple[str, ...]) -> bool:
+    if not steps or not all(_STEP.fullmatch(step) for step in steps):
+        return False
+    pairs = [tuple(float(x) for x in step.split(":")) for step in steps]
+    depths = [depth for depth, _ in pairs]
+    return depths == sorted(set(depths)) and all(0.0 < share <= 1.0 for _, share in pairs)
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyConfig:
-    """[strategy]: the EMA-cross strategy and its ATR stop.
+    """[strategy]: which strategy each symbol runs, and the settings of the regime strategies.
 
-    timeframe = "1m" (1m | 5m | 15m | 1h); ema_fast = 9 < ema_slow = 21 (else there is no cross);
-    atr_period = 14 and warmup_bars = 200 (>= 1); atr_stop_mult = 2.0 (> 0).
+    mode = "regime" (regime | long_dip | cross_sectional); per_symbol = [] (entries "SYMBOL:MODE"
+    overriding the mode for one symbol); timeframe = "1m" (1m | 5m | 15m | 1h, the timeframe of
+    the regime strategies, the scanner and the correlation matrix); ema_fast = 9 < ema_slow = 21
+    (else there is no cross); atr_period = 14 and warmup_bars = 200 (>= 1); atr_stop_mult = 2.0
+    (> 0); bb_period = 20 (>= 2); bb_std = 2.0 (> 0); range_stop_atr = 1.0 (> 0);
+    high_vol_size_scale = 0.5 (in (0, 1]).
     """
 
+    mode: str = field(metadata=_one_of(*_MODES))
+    per_symbol: tuple[str, ...] = field(
+        metadata=_rule(
+            f'entries "SYMBOL:MODE" with MODE one of {", ".join(_MODES)}',
+            lambda v: all(_PER_SYMBOL.fullmatch(entry) for entry in v),
+        )
+    )
     timeframe: str = field(metadata=_one_of(*TIMEFRAMES_MS))
     ema_fast: int = field(metadata=_at_least(1))
     ema_slow: int = field(metadata=_at_least(1))
     atr_period: int = field(metadata=_at_least(1))
     atr_stop_mult: float = field(metadata=_at_least(0, strict=True))
     warmup_bars: int = field(metadata=_at_least(1))
+    bb_period: int = field(metadata=_at_least(2))
+    bb_std: float = field(metadata=_at_least(0, strict=True))
+    range_stop_atr: float = field(metadata=_at_least(0, strict=True))
+    high_vol_size_scale: float = field(metadata=_between(0, 1, "(]"))
+
+    def mode_of(self, symbol: str) -> str:
+        """The strategy mode of ``symbol``: its per_symbol entry, else the global mode."""
+        for entry in self.per_symbol:
+            name, _, mode = entry.partition(":")
+            if name == symbol:
+                return mode
+        return self.mode
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeConfig:
+    """[regime]: TRENDING when ADX > adx_trend, else RANGING; HIGH_VOLATILITY (first) when ATR >
+    high_vol_ratio x its rolling median. adx_period = 14 and atr_median_window = 100 (>= 2);
+    adx_trend = 25.0 (in (0, 100)); high_vol_ratio = 2.0 (> 1)."""
+
+    adx_period: int = field(metadata=_at_least(2))
+    adx_trend: float = field(metadata=_between(0, 100, "()"))
+    atr_median_window: int = field(metadata=_at_least(2))
+    high_vol_ratio: float = field(metadata=_at_least(1, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerConfig:
+    """[scanner]: the symbol score and how often it is computed.
+
+    interval_s = 10 (>= 1); momentum_period = 10 and volume_period = 20 (>= 1); the weights
+    weight_trend = 0.35, weight_atr_expansion = 0.25, weight_momentum = 0.25, weight_volume = 0.15
+    (each in [0, 1], summing to 1).
+    """
+
+    interval_s: int = field(metadata=_at_least(1))
+    momentum_period: int = field(metadata=_at_least(1))
+    volume_period: int = field(metadata=_at_least(1))
+    weight_trend: float = field(metadata=_between(0, 1))
+    weight_atr_expansion: float = field(metadata=_between(0, 1))
+    weight_momentum: float = field(metadata=_between(0, 1))
+    weight_volume: float = field(metadata=_between(0, 1))
+
+
+@dataclass(frozen=True, slots=True)
+class LongDipConfig:
+    """[long_dip]: the ATR dip-buying strategy. Distances are in ATRs.
+
+    timeframe = "15m"; atr_period = 10 and high_lookback = 20 (>= 1); entry_multiplier = 0.8 (> 0);
+    size_steps = ["1.0:0.05", "1.5:0.08", "2.0:0.12", "2.5:0.15"] (depth:share of budget,
+    depths increasing, shares in (0, 1], interpolated linearly); budget_usdt = 5000.0 (> 0);
+    max_open_share = 0.5 (in (0, 1]: of the budget in open long-dip positions);
+    volatile_atr_pct = 0.03 (> 0) above which the size is cut by volatile_size_cut = 0.3 (in [0, 1));
+    target_atr = 1.0, stop_atr = 1.5, trail_distance_atr = 0.5 (> 0); trail_activation_atr = 0.5 (>= 0).
+    """
+
+    timeframe: str = field(metadata=_one_of(*TIMEFRAMES_MS))
+    atr_period: int = field(metadata=_at_least(1))
+    high_lookback: int = field(metadata=_at_least(1))
+    entry_multiplier: float = field(metadata=_at_least(0, strict=True))
+    size_steps: tuple[str, ...] = field(
+        metadata=_rule('entries "DEPTH:SHARE" with increasing depths and shares in (0, 1]', _steps_increase)
+    )
+    budget_usdt: float = field(metadata=_at_least(0, strict=True))
+    max_open_share: float = field(metadata=_between(0, 1, "(]"))
+    volatile_atr_pct: float = field(metadata=_at_least(0, strict=True))
+    volatile_size_cut: float = field(metadata=_between(0, 1, "[)"))
+    target_atr: float = field(metadata=_at_least(0, strict=True))
+    stop_atr: float = field(metadata=_at_least(0, strict=True))
+    trail_activation_atr: float = field(metadata=_at_least(0))
+    trail_distance_atr: float = field(metadata=_at_least(0, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSectionalConfig:
+    """[cross_sectional]: the long/short book ranked across symbols, its arms chosen by a bandit.
+
+    period_s = 300 (>= 10, the decision period); k = 3 (>= 1 longs and shorts each);
+    min_atr_pct = 0.0005 < max_atr_pct = 0.05 (volatility band, ATR / price); min_symbols = 6 (>= 2);
+    exploration = 2.0 (> 0, UCB1's c); window = 50 (>= 2, outcomes in each arm's rolling stats);
+    r_clip = 1.0 (> 0: R-multiples are clipped to +/- this before becoming UCB1's [0, 1] reward).
+    """
+
+    period_s: int = field(metadata=_at_least(10))
+    k: int = field(metadata=_at_least(1))
+    min_atr_pct: float = field(metadata=_at_least(0, strict=True))
+    max_atr_pct: float = field(metadata=_at_least(0, strict=True))
+    min_symbols: int = field(metadata=_at_least(2))
+    exploration: float = field(metadata=_at_least(0, strict=True))
+    window: int = field(metadata=_at_least(2))
+    r_clip: float = field(metadata=_at_least(0, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +386,10 @@ class Config:
     engine: EngineConfig
     risk: RiskConfig
     strategy: StrategyConfig
+    regime: RegimeConfig
+    scanner: ScannerConfig
+    long_dip: LongDipConfig
+    cross_sectional: CrossSectionalConfig
     paper: PaperConfig
     runtime: RuntimeConfig
     supervision: SupervisionConfig
@@ -335,6 +452,8 @@ def load_config(
     values = _validate(entries)
     _check_order(values, entries, "strategy.ema_fast", "strategy.ema_slow", strict=True)
     _check_order(values, entries, "supervision.backoff_initial_ms", "supervision.backoff_max_ms", strict=False)
+    _check_order(values, entries, "cross_sectional.min_atr_pct", "cross_sectional.max_atr_pct", strict=True)
+    _check_weights(values, entries)
     every_env = {**dotenv_vars, **env}
     return Config(
         **{
@@ -470,6 +589,15 @@ def _validate(entries: dict[str, _Entry]) -> dict[str, Any]:
                 raise ConfigError.invalid(key, value, kind + f.metadata["allowed"], source)
             values[key] = value
     return values
+
+
+def _check_weights(values: dict[str, Any], entries: dict[str, _Entry]) -> None:
+    """The scanner's weights make a score in [0, 1] only if they sum to 1."""
+    keys = [f"scanner.{f.name}" for f in fields(ScannerConfig) if f.name.startswith("weight_")]
+    total = sum(values[key] for key in keys)
+    if abs(total - 1.0) > 1e-9:
+        sources = "; ".join(f"{key} = {values[key]} from {entries[key].source}" for key in keys)
+        raise ConfigError(f"the scanner weights must sum to 1, got {total:g} ({sources})", key="scanner")
 
 
 def _check_order(values: dict[str, Any], entries: dict[str, _Entry], low: str, high: str, *, strict: bool) -> None:

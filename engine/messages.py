@@ -9,6 +9,7 @@ milliseconds since the epoch (``ts``); ``recv_ns`` is the local monotonic arriva
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
@@ -60,6 +61,18 @@ class Side(StrEnum):
     @property
     def opposite(self) -> Side:
         return Side.SHORT if self is Side.LONG else Side.LONG
+
+
+class Regime(StrEnum):
+    """Market regime of a symbol on one timeframe; it picks the strategy in ``regime`` mode.
+
+    UNKNOWN until ADX and the ATR median are warm: no regime is guessed from too little history.
+    """
+
+    TRENDING = "TRENDING"
+    RANGING = "RANGING"
+    HIGH_VOLATILITY = "HIGH_VOLATILITY"
+    UNKNOWN = "UNKNOWN"
 
 
 class TradingState(StrEnum):
@@ -148,6 +161,7 @@ class BarsBackfilled:
 
     symbol: str
     bars: tuple[BarClosed, ...]
+    interval_ms: int = 60_000
 
 
 MarketEvent = TickerUpdated | BookUpdated | TradesReceived | BarClosed
@@ -161,7 +175,12 @@ class FeaturesUpdated:
     """Indicator and order-book state of one symbol after an event.
 
     Conflatable unless ``bar_closed``: a lagging Signal only needs the newest book view, but every
-    bar close is a decision point.
+    bar close is a decision point. The indicator fields are those of the ``interval_ms`` timeframe:
+    the bar's own on a bar close, the strategy timeframe's on a book or ticker. ``high``/``low``
+    are that bar's; ``momentum`` is the rate of change over the momentum period (a fraction,
+    0.01 = +1%); ``volume_spike`` the bar's volume over the mean of the bars before it;
+    ``imbalance`` the order-book imbalance within 10 bps of mid, in [-1, 1] (positive = more bids).
+    Unknown values are NaN.
     """
 
     symbol: str
@@ -177,11 +196,31 @@ class FeaturesUpdated:
     warm: bool
     bar_closed: bool
     recv_ns: int = 0
+    interval_ms: int = 60_000
+    high: float = math.nan
+    low: float = math.nan
+    adx: float = math.nan
+    plus_di: float = math.nan
+    minus_di: float = math.nan
+    bb_upper: float = math.nan
+    bb_middle: float = math.nan
+    bb_lower: float = math.nan
+    atr_median: float = math.nan
+    momentum: float = math.nan
+    volume_spike: float = math.nan
+    imbalance: float = math.nan
+    regime: str = Regime.UNKNOWN
 
 
 @message
 class EnterPosition:
-    """Signal asks Risk to open a position; Risk answers by approving (SubmitOrder) or denying."""
+    """Signal asks Risk to open a position; Risk answers by approving (SubmitOrder) or denying.
+
+    ``target`` 0 means none (the strategy exits by its own rule). ``size_scale`` shrinks the
+    risk-based size (0.5 in high volatility); ``notional`` > 0 asks for that position value instead
+    (the long-dip budget steps), which Risk still caps at the risk budget. ``regime`` is the
+    symbol's regime at the decision, kept with the position for the journal.
+    """
 
     symbol: str
     ts: int
@@ -190,6 +229,10 @@ class EnterPosition:
     stop: float
     strategy: str
     reason: str
+    target: float = 0.0
+    regime: str = ""
+    size_scale: float = 1.0
+    notional: float = 0.0
 
 
 @message
@@ -217,6 +260,8 @@ class SubmitOrder:
     reduce_only: bool
     strategy: str
     reason: str
+    target: float = 0.0
+    regime: str = ""
 
 
 @message
@@ -235,6 +280,8 @@ class OrderFilled:
     stop: float
     strategy: str
     reason: str
+    target: float = 0.0
+    regime: str = ""
 
 
 @message
@@ -275,6 +322,9 @@ class PositionView:
     entry: float
     stop: float
     mark: float
+    target: float = 0.0
+    strategy: str = ""
+    regime: str = ""
 
 
 @message
@@ -291,7 +341,11 @@ class PortfolioUpdated:
 
 @message
 class TradeClosed:
-    """A round trip, as written to the trade journal."""
+    """A round trip, as written to the trade journal.
+
+    ``risk`` is the loss the initial stop allowed (qty x |entry - initial stop|), so ``pnl / risk``
+    is the trade's R-multiple: the outcome the bandit learns from. 0 when there was no stop.
+    """
 
     symbol: str
     side: Side
@@ -305,6 +359,7 @@ class TradeClosed:
     strategy: str
     regime: str
     reason: str
+    risk: float = 0.0
 
 
 @message
@@ -353,10 +408,43 @@ class BackfillSymbol:
 
 @message
 class PositionChanged:
-    """Portfolio tells a symbol's Signal which side it holds now (None when flat)."""
+    """Portfolio tells a symbol's Signal what it holds now (``side`` None when flat).
+
+    The entry, stop, target and opening strategy let a restarted Signal resume managing the
+    position (trailing its stop, exiting at the middle band) without any state of its own.
+    """
 
     symbol: str
     side: Side | None
+    entry: float = 0.0
+    stop: float = 0.0
+    target: float = 0.0
+    strategy: str = ""
+
+
+@message
+class MoveStop:
+    """Signal asks Portfolio to move a position's stop (a trailing stop).
+
+    Portfolio only ever tightens a stop (towards the mark); a move that would widen it is ignored,
+    so no message can increase the risk Risk approved.
+    """
+
+    symbol: str
+    ts: int
+    stop: float
+    reason: str
+
+
+@message
+class SymbolSelected:
+    """Scanner tells a symbol's Signal whether it is in the top N this cycle (entries need it)."""
+
+    symbol: str
+    ts: int
+    selected: bool
+    rank: int = 0
+    score: float = 0.0
 
 
 @message

@@ -32,9 +32,11 @@ def render(payload: dict[str, Any]) -> str:
         positions = portfolio.get("positions", [])
         lines.append(f"positions: {len(positions)}")
         for p in positions:
+            target = f"  target {p['target']:.6g}" if p.get("target") else ""
             lines.append(
                 f"  {p['symbol']:<14} {p['side']:<5} {p['qty']:.6g} @ {p['entry']:.6g}  "
-                f"stop {p['stop']:.6g}  mark {p['mark']:.6g}"
+                f"stop {p['stop']:.6g}{target}  mark {p['mark']:.6g}  [{p.get('strategy', '')} in "
+                f"{p.get('regime') or '-'}]"
             )
     counts = runtime.get("symbols", {})
     lines.append(
@@ -52,9 +54,7 @@ def render(payload: dict[str, Any]) -> str:
                 f"  {role}: {'alive' if s.get('alive') else 'DOWN'}, {s.get('restarts')} restarts, "
                 f"last error {s.get('last_error')}"
             )
-    top = scanner.get("top", [])
-    if top:
-        lines.append("top by trend strength: " + ", ".join(f"{t['symbol']} {t['trend_strength']}" for t in top))
+    lines.extend(_scanner_lines(scanner))
     correlation = _part(payload, "correlation")
     if correlation.get("top_pairs"):
         pairs = ", ".join(f"{p['pair']} {p['rho']}" for p in correlation["top_pairs"])
@@ -74,3 +74,30 @@ def render(payload: dict[str, Any]) -> str:
         f"CPU {process.get('cpu_percent')}%"
     )
     return "\n".join(lines)
+
+
+
+def _scanner_lines(scanner: dict[str, Any]) -> list[str]:
+    """Regime counts, the scanner's top N with their components, and the cross-sectional book."""
+    lines = []
+    regimes = scanner.get("regimes", {})
+    if regimes:
+        lines.append("regimes: " + ", ".join(f"{name} {n}" for name, n in regimes.items()))
+    top = scanner.get("top", [])
+    if top:
+        lines.append(f"scanner top {len(top)} of {scanner.get('ranked_from', 0)} (may enter):")
+        for t in top:
+            lines.append(
+                f"  {t['symbol']:<14} score {t['score']:.3f}  {t['regime']:<15} trend {t['trend']:.2f}  "
+                f"atr x{t['atr_expansion']:.2f}  momentum {t['momentum']:+.2%}  volume x{t['volume_spike']:.2f}"
+            )
+    book = scanner.get("cross_sectional")
+    if book:
+        state = book["reason"] or f"longs {', '.join(book['longs']) or '-'}; shorts {', '.join(book['shorts']) or '-'}"
+        lines.append(f"cross-sectional ({book['arm']}): {state}")
+        for arm, stats in book.get("arms", {}).items():
+            lines.append(
+                f"  arm {arm:<10} {stats.get('trades', 0)} trades, mean {stats.get('mean_r', 0)}R, "
+                f"win rate {stats.get('win_rate', 0)}, Sharpe {stats.get('sharpe', 0)}, pulls {stats.get('pulls', 0)}"
+            )
+    return lines

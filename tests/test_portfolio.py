@@ -52,7 +52,7 @@ def test_opening_pays_the_fee_from_cash() -> None:
     p = Portfolio(10_000.0)
     assert p.apply_fill(fill("f1", BUY, 50.0, 100.0, 3.0, stop=98.0)) == []
     assert (p.cash, p.equity) == (9_997.0, 9_997.0)
-    assert p.position("BTCUSDT") == PositionView("BTCUSDT", BUY, 50.0, 100.0, 98.0, 100.0)
+    assert p.position("BTCUSDT") == PositionView("BTCUSDT", BUY, 50.0, 100.0, 98.0, 100.0, strategy="ema_cross")
 
 
 def test_mark_at_the_quote_mid_gives_unrealized_pnl() -> None:
@@ -65,7 +65,7 @@ def test_mark_at_the_quote_mid_gives_unrealized_pnl() -> None:
 
 def test_adding_averages_the_entry_and_takes_the_new_stop() -> None:
     p = long_100_at_102()
-    assert p.position("BTCUSDT") == PositionView("BTCUSDT", BUY, 100.0, 102.0, 99.0, 104.0)
+    assert p.position("BTCUSDT") == PositionView("BTCUSDT", BUY, 100.0, 102.0, 99.0, 104.0, strategy="ema_cross")
     assert p.cash == pytest.approx(9_993.88)
 
 
@@ -76,10 +76,10 @@ def test_partial_close_realises_pnl_net_of_its_share_of_both_fees() -> None:
                                  reduce_only=True, reason="take profit"))  # fmt: skip
     assert trade == TradeClosed(
         "BTCUSDT", BUY, 40.0, MIDNIGHT, 102.0, MIDNIGHT + 120_000, 110.0,
-        trade.pnl, trade.fees, "ema_cross", "", "take profit",
+        trade.pnl, trade.fees, "ema_cross", "", "take profit", risk=40.0 * (102.0 - 99.0),
     )  # fmt: skip
     assert (trade.pnl, trade.fees) == pytest.approx((314.912, 5.088))
-    assert p.position("BTCUSDT") == PositionView("BTCUSDT", BUY, 60.0, 102.0, 99.0, 110.0)
+    assert p.position("BTCUSDT") == PositionView("BTCUSDT", BUY, 60.0, 102.0, 99.0, 110.0, strategy="ema_cross")
     assert p.cash == pytest.approx(10_000.0 + 320.0 - 3.0 - 3.12 - 2.64)
 
 
@@ -91,7 +91,7 @@ def test_reversal_closes_the_long_and_opens_a_short_with_the_remainder() -> None
     assert (trade.qty, trade.side, trade.exit_price) == (100.0, BUY, 105.0)
     assert trade.fees == pytest.approx(6.12 + 6.30)
     assert trade.pnl == pytest.approx(300.0 - 12.42)
-    assert p.position("BTCUSDT") == PositionView("BTCUSDT", SELL, 60.0, 105.0, 107.0, 105.0)
+    assert p.position("BTCUSDT") == PositionView("BTCUSDT", SELL, 60.0, 105.0, 107.0, 105.0, strategy="breakout")
 
 
 def test_closing_a_reversed_short_charges_it_only_its_own_entry_fee() -> None:
@@ -148,27 +148,27 @@ def test_long_stop_is_hit_once_when_the_mark_reaches_it() -> None:
     p = Portfolio(10_000.0)
     p.apply_fill(fill("f1", BUY, 50.0, 100.0, 3.0, stop=98.0))
     p.mark(quote(98.5))
-    assert p.stops_hit() == []
+    assert p.exits_due() == []
     p.mark(quote(98.0, ts=MIDNIGHT + 5_000))
-    assert p.stops_hit() == [ExitPosition("BTCUSDT", MIDNIGHT + 5_000, "stop")]
+    assert p.exits_due() == [ExitPosition("BTCUSDT", MIDNIGHT + 5_000, "stop")]
     p.mark(quote(97.0, ts=MIDNIGHT + 6_000))
-    assert p.stops_hit() == []
+    assert p.exits_due() == []
 
 
 def test_short_stop_is_hit_when_the_mark_rises_to_it() -> None:
     p = Portfolio(10_000.0)
     p.apply_fill(fill("f1", SELL, 50.0, 100.0, 3.0, stop=102.0))
     p.mark(quote(102.5))
-    assert [e.symbol for e in p.stops_hit()] == ["BTCUSDT"]
+    assert [e.symbol for e in p.exits_due()] == ["BTCUSDT"]
 
 
 def test_stop_is_reported_again_after_a_fill_changes_the_position() -> None:
     p = Portfolio(10_000.0)
     p.apply_fill(fill("f1", BUY, 50.0, 100.0, 3.0, stop=98.0))
     p.mark(quote(97.0))
-    p.stops_hit()
+    p.exits_due()
     p.apply_fill(fill("f2", SELL, 20.0, 97.0, 1.0, reduce_only=True))
-    assert len(p.stops_hit()) == 1
+    assert len(p.exits_due()) == 1
 
 
 # --- snapshots, day roll, equity curve ----------------------------------------------------------
@@ -207,12 +207,12 @@ def test_state_round_trip_through_json_resumes_exactly() -> None:
     p = long_100_at_102()
     p.apply_fill(fill("f3", SELL, 40.0, 110.0, 2.64))
     p.mark(quote(97.0, ts=MIDNIGHT + 200_000))
-    p.stops_hit()
+    p.exits_due()
     p.snapshot(MIDNIGHT + 200_000)
     restored = Portfolio.from_state(json.loads(json.dumps(p.to_state())))
     assert restored.to_state() == p.to_state()
     assert restored.snapshot(MIDNIGHT + DAY_MS) == p.snapshot(MIDNIGHT + DAY_MS)
-    assert restored.stops_hit() == []
+    assert restored.exits_due() == []
     assert restored.apply_fill(fill("f3", SELL, 40.0, 110.0, 2.64)) == []
     close = fill("f4", SELL, 60.0, 96.0, 3.456, reason="stop")
     assert restored.apply_fill(close) == p.apply_fill(close)

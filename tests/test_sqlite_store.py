@@ -111,7 +111,7 @@ def test_migrations_are_recorded_once_across_reopen(store: StateStore, db_path: 
     reopened.close()
     versions = sql(db_path, "SELECT version FROM schema_version")
     assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
 
 
 def test_order_status_is_updated_and_resubmit_keeps_fields(store: StateStore, db_path: Path) -> None:
@@ -261,6 +261,6 @@ def test_other_applications_database_is_refused(tmp_path: Path) -> None:
 def test_newer_schema_version_raises_store_error(store: StateStore, db_path: Path) -> None:
     store.close()
     sql(db_path, "INSERT INTO schema_version (version, applied_ms) VALUES (99, 0)")
-    expected = f"{db_path} has schema version 99, newer than 1 known"
+    expected = f"{db_path} has schema version 99, newer than {SCHEMA_VERSION} known"
     with pytest.raises(StoreError, match=re.escape(expected)):
         StateStore(db_path)

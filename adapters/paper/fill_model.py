@@ -58,4 +58,6 @@ class PaperFillModel:
             stop=order.stop,
             strategy=order.strategy,
             reason=order.reason,
+            target=order.target,
+            regime=order.regime,
         )

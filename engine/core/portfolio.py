@@ -12,8 +12,10 @@ or reverses a LONG position. Invariants:
   so once flat, ``cash == starting_equity + sum(trade.pnl)``.
 - A ``fill_id`` is booked at most once: replaying a fill changes nothing.
 - A position is marked at the mid of its newest quote, or at its newest fill's price (the latest
-  trade). A stop is reported by ``stops_hit`` once per position state: again only after a fill
-  changes the position.
+  trade). A stop or target crossed by the mark is reported by ``exits_due`` once per position
+  state: again only after a fill or a stop move changes the position.
+- A stop only ever tightens (``move_stop``): no message can widen the risk Risk approved. The
+  trade's ``risk`` is measured from the initial stop, so trailing does not inflate R-multiples.
 - ``day_start_equity`` is the equity at the first snapshot of each UTC day of event time;
   ``peak_equity`` is the highest equity seen by a snapshot.
 - ``Portfolio.from_state(p.to_state())`` behaves exactly like ``p``, through a JSON round trip.
@@ -21,6 +23,7 @@ or reverses a LONG position. Invariants:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,7 +40,8 @@ from engine.messages import (
 
 DAY_MS = 86_400_000
 STOP_REASON = "stop"
-_STATE_VERSION = 1
+TARGET_REASON = "target"
+_STATE_VERSION = 2
 _DUST = 1e-9
 
 
@@ -59,6 +63,9 @@ class _Position:
     mark: float
     mark_ts: int
     stop_reported: bool = False
+    target: float = 0.0
+    regime: str = ""
+    initial_stop: float = 0.0
 
 
 class Portfolio:
@@ -131,15 +138,41 @@ class Portfolio:
         p.mark = (quote.bid + quote.ask) / 2.0 if two_sided else quote.last
         p.mark_ts = quote.ts
 
-    def stops_hit(self) -> list[ExitPosition]:
-        """Exits for positions whose mark crossed their stop, once per position state."""
+    def exits_due(self) -> list[ExitPosition]:
+        """Exits for positions whose mark crossed their stop or target, once per position state.
+
+        The stop is checked first: a mark that (after a gap) lies beyond both cannot be both.
+        """
         exits: list[ExitPosition] = []
         for p in self._positions.values():
-            if p.stop_reported or p.stop <= 0.0 or p.side.sign * (p.mark - p.stop) > 0.0:
+            if p.stop_reported:
+                continue
+            sign = p.side.sign
+            if p.stop > 0.0 and sign * (p.mark - p.stop) <= 0.0:
+                reason = STOP_REASON
+            elif p.target > 0.0 and sign * (p.mark - p.target) >= 0.0:
+                reason = TARGET_REASON
+            else:
                 continue
             p.stop_reported = True
-            exits.append(ExitPosition(p.symbol, p.mark_ts, STOP_REASON))
+            exits.append(ExitPosition(p.symbol, p.mark_ts, reason))
         return exits
+
+    def move_stop(self, symbol: str, stop: float) -> float | None:
+        """Tighten the stop of ``symbol``'s position to ``stop``; the old stop, or None if refused.
+
+        Refused when there is no position, the stop is not positive and finite, or it would not
+        be tighter than the current one (further from the entry side of the position).
+        """
+        p = self._positions.get(symbol)
+        if p is None or not 0.0 < stop < math.inf:
+            return None
+        old = p.stop
+        if old > 0.0 and p.side.sign * (stop - old) <= 0.0:
+            return None
+        p.stop = stop
+        p.stop_reported = False
+        return old
 
     def snapshot(self, ts: int) -> PortfolioUpdated:
         """State for Risk at ``ts``; the first snapshot of a new UTC day resets the day start."""
@@ -171,7 +204,8 @@ class Portfolio:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Portfolio:
-        """Rebuild a portfolio saved by ``to_state``."""
+        """Rebuild a portfolio saved by ``to_state`` (of this or the previous version)."""
+        state = cls._upgrade(state)
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"unknown portfolio state version {state.get('version')}")
         p = cls(float(state["starting_equity"]))
@@ -186,18 +220,29 @@ class Portfolio:
             p._positions[pos.symbol] = pos
         return p
 
+    @staticmethod
+    def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
+        """A version 1 state (before targets and regimes) as version 2: no target, stop as initial."""
+        if state.get("version") != 1:
+            return state
+        positions = [d | {"target": 0.0, "regime": "", "initial_stop": d["stop"]} for d in state["positions"]]
+        return state | {"version": 2, "positions": positions}
+
     def _open_or_add(self, pos: _Position | None, f: OrderFilled, qty: float, fee: float) -> None:
         """Open a position of ``qty`` at the fill, or add to ``pos`` at the average entry price."""
         if pos is None:
             self._positions[f.symbol] = _Position(
-                f.symbol, f.side, qty, f.price, f.stop, f.ts, f.strategy, fee, f.price, f.ts
-            )
+                f.symbol, f.side, qty, f.price, f.stop, f.ts, f.strategy, fee, f.price, f.ts,
+                target=f.target, regime=f.regime, initial_stop=f.stop,
+            )  # fmt: skip
             return
         total = pos.qty + qty
         pos.entry = (pos.entry * pos.qty + f.price * qty) / total
         pos.qty = total
         pos.entry_fees += fee
         pos.stop = f.stop if f.stop > 0.0 else pos.stop
+        pos.initial_stop = pos.stop
+        pos.target = f.target if f.target > 0.0 else pos.target
         pos.mark, pos.mark_ts, pos.stop_reported = f.price, f.ts, False
 
     def _close(self, pos: _Position, qty: float, f: OrderFilled, exit_fee: float) -> TradeClosed:
@@ -213,6 +258,7 @@ class Portfolio:
             pos.entry_fees -= entry_fee
             pos.mark, pos.mark_ts, pos.stop_reported = f.price, f.ts, False
         fees = entry_fee + exit_fee
+        risk = qty * abs(pos.entry - pos.initial_stop) if pos.initial_stop > 0.0 else 0.0
         return TradeClosed(
             pos.symbol,
             pos.side,
@@ -224,10 +270,11 @@ class Portfolio:
             gross - fees,
             fees,
             pos.strategy,
-            "",
+            pos.regime,
             f.reason,
+            risk,
         )
 
 
 def _view(p: _Position) -> PositionView:
-    return PositionView(p.symbol, p.side, p.qty, p.entry, p.stop, p.mark)
+    return PositionView(p.symbol, p.side, p.qty, p.entry, p.stop, p.mark, p.target, p.strategy, p.regime)

@@ -17,6 +17,11 @@ Invariants, over any interleaving of intents, portfolio updates, rejections and 
   (``equity / max_concurrent_positions``): then the size is capped to that margin, so a tight stop
   can never make one position take the margin every other slot needs. The loss at the stop is
   then smaller than the risk budget, never larger.
+- The size is the risk-budget size times the intent's ``size_scale`` (0.5 in high volatility), or
+  the intent's ``notional`` / price when the strategy sizes by value (long dip), whichever is
+  smaller: a notional never buys more risk than ``risk_per_trade_pct``.
+- A strategy with a budget (``strategy_budgets``: name -> most USDT of notional it may hold open)
+  never exceeds it, counting its open positions at entry and its pending entries.
 - A daily loss of ``max_daily_loss_pct`` from the UTC day's starting equity halts entries until the
   next UTC day (detected from the portfolio's event time). A manual ``halt`` is only lifted by
   ``resume``; the day change never lifts it. ``resume`` cannot override the daily loss limit: the
@@ -53,6 +58,7 @@ MAX_POSITIONS = "MAX_POSITIONS"
 SIZE_ZERO = "SIZE_ZERO"
 HEAT_CAP = "HEAT_CAP"
 INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"
+BUDGET = "BUDGET"
 
 _TOLERANCE = 1e-9
 
@@ -66,6 +72,7 @@ class RiskLimits:
     max_concurrent_positions: int = 5
     max_daily_loss_pct: float = 0.04
     default_leverage: float = 3.0
+    strategy_budgets: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         """Fail at start-up on a nonsensical config rather than size trades with it."""
@@ -74,6 +81,8 @@ class RiskLimits:
             raise ValueError(f"risk fractions must lie in [0, 1]: {self}")
         if self.max_concurrent_positions < 0 or self.default_leverage <= 0.0:
             raise ValueError(f"positions must be >= 0 and leverage > 0: {self}")
+        if any(cap <= 0.0 for _, cap in self.strategy_budgets):
+            raise ValueError(f"strategy budgets must be positive: {self.strategy_budgets}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,8 @@ class Reservation:
     qty: float
     risk_usdt: float
     margin: float
+    strategy: str = ""
+    notional: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +218,9 @@ class RiskGate:
         if isinstance(verdict, Denied):
             self.denials[verdict.code] = self.denials.get(verdict.code, 0) + 1
         else:
-            self._pending[intent.symbol] = Reservation(intent.side, verdict.qty, verdict.risk_usdt, verdict.margin)
+            self._pending[intent.symbol] = Reservation(
+                intent.side, verdict.qty, verdict.risk_usdt, verdict.margin, intent.strategy, verdict.qty * intent.price
+            )
         return verdict
 
     def exit_order(self, request: ExitPosition) -> SubmitOrder | None:
@@ -252,7 +265,16 @@ class RiskGate:
                 MAX_POSITIONS,
                 f"{used.positions} open or pending, limit {limits.max_concurrent_positions}",
             )
-        qty = position_size(p.equity, limits.risk_per_trade_pct, price, stop, lot_size)
+        qty = position_size(p.equity, limits.risk_per_trade_pct, price, stop) * intent.size_scale
+        notes = []
+        if intent.size_scale != 1.0:
+            notes.append(f"size x{intent.size_scale:g}")
+        if intent.notional > 0.0:
+            if intent.notional / price <= qty:
+                qty = intent.notional / price
+            else:
+                notes.append(f"notional {intent.notional:.2f} USDT capped by the risk budget")
+        qty = qty if lot_size == 0.0 else truncate_to_lot(qty, lot_size)
         slot_margin = p.equity / max(1, limits.max_concurrent_positions)
         cap_qty = slot_margin * limits.default_leverage / price
         capped = qty > cap_qty
@@ -272,6 +294,9 @@ class RiskGate:
                 f"open risk {used.heat:.2f} + {risk:.2f} = {used.heat + risk:.2f} USDT > cap "
                 f"{limits.portfolio_heat_cap_pct:.2%} x equity {p.equity:.2f} = {cap:.2f}",
             )
+        over_budget = self._budget_breach(intent, qty * price)
+        if over_budget:
+            return Denied(BUDGET, over_budget)
         margin = margin_required(qty, price, limits.default_leverage)
         if used.margin + margin > p.equity * (1.0 + _TOLERANCE):
             return Denied(
@@ -279,13 +304,28 @@ class RiskGate:
                 f"margin in use {used.margin:.2f} + {margin:.2f} = {used.margin + margin:.2f} "
                 f"USDT > equity {p.equity:.2f}",
             )
-        note = (
-            f"size capped by the margin budget of one slot: equity {p.equity:.2f} / "
-            f"{limits.max_concurrent_positions} positions x {limits.default_leverage:g}x leverage"
-            if capped
-            else ""
+        if capped:
+            notes.append(
+                f"size capped by the margin budget of one slot: equity {p.equity:.2f} / "
+                f"{limits.max_concurrent_positions} positions x {limits.default_leverage:g}x leverage"
+            )
+        return Approved(qty, margin, risk, held.qty if held is not None else 0.0, "; ".join(notes))
+
+    def _budget_breach(self, intent: EnterPosition, notional: float) -> str:
+        """Why ``notional`` more would take its strategy over its budget, or '' if it fits."""
+        cap = dict(self.limits.strategy_budgets).get(intent.strategy)
+        if cap is None:
+            return ""
+        held = {v.symbol: v.qty * v.entry for v in self._positions() if v.strategy == intent.strategy}
+        held |= {s: r.notional for s, r in self._pending.items() if r.strategy == intent.strategy}
+        held.pop(intent.symbol, None)
+        used = sum(held.values())
+        if used + notional <= cap * (1.0 + _TOLERANCE):
+            return ""
+        return (
+            f"{intent.strategy} holds {used:.2f} USDT open or pending + {notional:.2f} = "
+            f"{used + notional:.2f} > its budget cap {cap:.2f}"
         )
-        return Approved(qty, margin, risk, held.qty if held is not None else 0.0, note)
 
     def _daily_loss(self, p: PortfolioUpdated) -> str:
         """Why ``p`` breaches the daily loss limit, or '' if it does not."""

@@ -79,6 +79,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             symbol TEXT, detail TEXT NOT NULL)""",
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (
+        # Strategies with targets, regimes and R-multiples (the signals work).
+        "ALTER TABLE orders ADD COLUMN target REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN regime TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE fills ADD COLUMN target REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE fills ADD COLUMN regime TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE positions ADD COLUMN target REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE positions ADD COLUMN strategy TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE positions ADD COLUMN regime TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE trades ADD COLUMN risk REAL NOT NULL DEFAULT 0",
+    ),
 )
 """Schema migrations in order; ``MIGRATIONS[i]`` takes the database from version i to i + 1."""
 

@@ -1,0 +1,40 @@
+"""SignalEngine: one symbol's strategy, its position as Portfolio reports it, and the scanner gate.
+
+Entries go through only while the Scanner has the symbol in its top N: the scanner picks where
+to trade, the strategy when. Exits and stop moves always go through, so a symbol that drops out
+of the ranking still has its position managed. The strategy sees every bar of its timeframe
+either way, so its state (EMAs, band touches, highs) is current the moment the symbol returns.
+"""
+
+from __future__ import annotations
+
+from engine.core.strategies.base import Holding, Intent, Strategy
+from engine.messages import FeaturesUpdated, PositionChanged
+
+
+class SignalEngine:
+    """Counts feed the status page: bars evaluated and intents sent."""
+
+    __slots__ = ("evaluations", "holding", "intents", "selected", "strategy", "symbol")
+
+    def __init__(self, symbol: str, strategy: Strategy | None, *, selected: bool = False) -> None:
+        self.symbol = symbol
+        self.strategy = strategy
+        self.holding: Holding | None = None
+        self.selected = selected
+        self.evaluations = 0
+        self.intents = 0
+
+    def on_position(self, m: PositionChanged) -> None:
+        self.holding = Holding.from_message(m)
+
+    def on_features(self, f: FeaturesUpdated) -> Intent | None:
+        """Run the strategy on a closed bar of its timeframe; anything else decides nothing."""
+        strategy = self.strategy
+        if strategy is None or not f.bar_closed or f.interval_ms != strategy.interval_ms:
+            return None
+        self.evaluations += 1
+        intent = strategy.on_bar(f, self.holding, self.selected)
+        if intent is not None:
+            self.intents += 1
+        return intent

@@ -1,0 +1,1 @@
+"""Strategies: small pure rule classes behind one interface (see ``base``)."""
