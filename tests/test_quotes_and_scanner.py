@@ -1,4 +1,5 @@
-"""Newest quotes (``engine.core.quotes.QuoteBook``) and trend ranking (``engine.core.scanner``)."""
+"""Newest quotes (``engine.core.quotes.QuoteBook``) and the scanner's trend component and ranking
+(``engine.core.scanner``); the score itself is covered in depth by test_scanner_score.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core.quotes import QuoteBook
-from engine.core.scanner import rank, trend_strength
+from engine.core.scanner import ScanWeights, components, score
 from engine.messages import (
     BarClosed,
     BookUpdated,
@@ -42,6 +43,7 @@ def features(
     atr: float = 1.0,
     warm: bool = True,
 ) -> FeaturesUpdated:
+    """Features whose other score components (ATR expansion, momentum, volume) are the same for all."""
     return FeaturesUpdated(
         symbol,
         ts,
@@ -55,6 +57,9 @@ def features(
         atr=atr,
         warm=warm,
         bar_closed=True,
+        atr_median=1.0,
+        momentum=0.01,
+        volume_spike=1.0,
     )
 
 
@@ -219,7 +224,18 @@ def test_drain_changed_holds_exactly_the_symbols_whose_quote_was_set(events: lis
     assert quotes.drain_changed() == ()
 
 
-# --- trend_strength --------------------------------------------------------------------------------
+# --- the trend component -------------------------------------------------------------------------
+# Only trend strength differs between the features below, so the score orders them by it alone.
+TREND_ONLY = ScanWeights(trend=1.0, atr_expansion=0.0, momentum=0.0, volume=0.0)
+
+
+def trend_strength(f: FeaturesUpdated) -> float | None:
+    values = components(f)
+    return None if values is None else values[0]
+
+
+def ranked(latest: dict[str, FeaturesUpdated], max_age_ms: int = 60_000) -> list[str]:
+    return [s.symbol for s in score(latest, ScanWeights(), max_age_ms)]
 
 
 def test_trend_strength_is_ema_distance_in_atrs() -> None:
@@ -232,76 +248,72 @@ def test_trend_strength_is_symmetric_for_down_trends() -> None:
     assert up == pytest.approx(down)
 
 
-def test_trend_strength_of_cold_features_is_zero() -> None:
-    assert trend_strength(features(ema_fast=110.0, ema_slow=100.0, atr=1.0, warm=False)) == 0.0
+def test_cold_features_have_no_components() -> None:
+    assert components(features(ema_fast=110.0, ema_slow=100.0, atr=1.0, warm=False)) is None
 
 
 @pytest.mark.parametrize("atr", [0.0, -1.0])
-def test_trend_strength_with_non_positive_atr_is_zero(atr: float) -> None:
-    assert trend_strength(features(ema_fast=110.0, ema_slow=100.0, atr=atr)) == 0.0
+def test_features_with_non_positive_atr_have_no_components(atr: float) -> None:
+    assert components(features(ema_fast=110.0, ema_slow=100.0, atr=atr)) is None
 
 
-# --- rank ------------------------------------------------------------------------------------------
+# --- score: ranking ------------------------------------------------------------------------------
 
 
-def test_rank_of_nothing_is_empty() -> None:
-    assert rank({}, top_n=5, max_age_ms=60_000) == []
+def test_score_of_nothing_is_empty() -> None:
+    assert score({}, ScanWeights(), max_age_ms=60_000) == []
 
 
-def test_rank_orders_strongest_first() -> None:
+def test_score_orders_strongest_trend_first() -> None:
     latest = {
         "AUSDT": features("AUSDT", ema_fast=101.0, atr=1.0),  # 1.0
         "BUSDT": features("BUSDT", ema_fast=103.0, atr=1.0),  # 3.0
         "CUSDT": features("CUSDT", ema_fast=98.0, atr=1.0),  # 2.0
     }
-    ranked = rank(latest, top_n=10, max_age_ms=60_000)
-    assert [s for s, _ in ranked] == ["BUSDT", "CUSDT", "AUSDT"]
-    assert [score for _, score in ranked] == pytest.approx([3.0, 2.0, 1.0])
+    scored = score(latest, ScanWeights(), max_age_ms=60_000)
+    assert [s.symbol for s in scored] == ["BUSDT", "CUSDT", "AUSDT"]
+    # trend percentile 1, 0.5, 0; every other component ties at 0.5
+    assert [s.score for s in scored] == pytest.approx([0.35 + 0.65 * 0.5, 0.35 * 0.5 + 0.65 * 0.5, 0.65 * 0.5])
+    assert [s.trend for s in scored] == pytest.approx([3.0, 2.0, 1.0])
 
 
-def test_rank_normalizes_by_atr_so_price_scale_does_not_matter() -> None:
+def test_score_normalizes_trend_by_atr_so_price_scale_does_not_matter() -> None:
     latest = {
         "BTCUSDT": features("BTCUSDT", ema_fast=90_300.0, ema_slow=90_000.0, atr=200.0),  # 1.5
         "DOGEUSDT": features("DOGEUSDT", ema_fast=0.1004, ema_slow=0.1000, atr=0.0002),  # 2.0
     }
-    assert [s for s, _ in rank(latest, top_n=2, max_age_ms=60_000)] == ["DOGEUSDT", "BTCUSDT"]
+    assert ranked(latest) == ["DOGEUSDT", "BTCUSDT"]
 
 
-def test_rank_breaks_ties_by_symbol_name() -> None:
+def test_score_breaks_ties_by_symbol_name() -> None:
     latest = {s: features(s, ema_fast=102.0, atr=1.0) for s in ("CUSDT", "AUSDT", "BUSDT")}
-    assert [s for s, _ in rank(latest, top_n=3, max_age_ms=60_000)] == ["AUSDT", "BUSDT", "CUSDT"]
+    scored = score(latest, ScanWeights(), max_age_ms=60_000)
+    assert [s.symbol for s in scored] == ["AUSDT", "BUSDT", "CUSDT"]
+    assert [s.score for s in scored] == pytest.approx([0.5, 0.5, 0.5])
 
 
-def test_rank_excludes_cold_features() -> None:
+def test_score_excludes_cold_features() -> None:
     latest = {
         "AUSDT": features("AUSDT", ema_fast=101.0),
         "BUSDT": features("BUSDT", ema_fast=120.0, warm=False),
     }
-    assert [s for s, _ in rank(latest, top_n=5, max_age_ms=60_000)] == ["AUSDT"]
+    assert ranked(latest) == ["AUSDT"]
 
 
-def test_rank_excludes_features_older_than_max_age_behind_the_newest() -> None:
+def test_score_excludes_features_older_than_max_age_behind_the_newest() -> None:
     latest = {
         "AUSDT": features("AUSDT", ts=T0 + 120_000, ema_fast=101.0),
         "BUSDT": features("BUSDT", ts=T0 + 60_000, ema_fast=105.0),  # exactly max_age behind: kept
         "CUSDT": features("CUSDT", ts=T0 + 59_999, ema_fast=110.0),  # one ms too old
     }
-    assert [s for s, _ in rank(latest, top_n=5, max_age_ms=60_000)] == ["BUSDT", "AUSDT"]
+    assert ranked(latest) == ["BUSDT", "AUSDT"]
 
 
-def test_rank_returns_at_most_top_n() -> None:
+def test_score_returns_every_eligible_symbol_the_caller_takes_the_top_n() -> None:
     latest = {f"S{i:02d}USDT": features(f"S{i:02d}USDT", ema_fast=100.0 + i) for i in range(10)}
-    ranked = rank(latest, top_n=3, max_age_ms=60_000)
-    assert [s for s, _ in ranked] == ["S09USDT", "S08USDT", "S07USDT"]
-
-
-def test_rank_with_top_n_above_the_count_returns_all_eligible() -> None:
-    latest = {s: features(s) for s in ("AUSDT", "BUSDT")}
-    assert len(rank(latest, top_n=10, max_age_ms=60_000)) == 2
-
-
-def test_rank_with_top_n_zero_is_empty() -> None:
-    assert rank({"AUSDT": features("AUSDT")}, top_n=0, max_age_ms=60_000) == []
+    scored = score(latest, ScanWeights(), max_age_ms=60_000)
+    assert len(scored) == 10
+    assert [s.symbol for s in scored[:3]] == ["S09USDT", "S08USDT", "S07USDT"]
 
 
 _feature_rows = st.dictionaries(
@@ -316,24 +328,26 @@ _feature_rows = st.dictionaries(
 )
 
 
-@given(rows=_feature_rows, top_n=st.integers(min_value=0, max_value=20), max_age_ms=st.integers(0, 300_000))
-def test_rank_matches_a_reference_sort_of_eligible_symbols(
-    rows: dict[str, tuple[int, float, float, bool]], top_n: int, max_age_ms: int
+@given(rows=_feature_rows, max_age_ms=st.integers(0, 300_000))
+def test_trend_only_score_matches_a_reference_sort_of_eligible_symbols(
+    rows: dict[str, tuple[int, float, float, bool]], max_age_ms: int
 ) -> None:
     latest = {
         s: features(s, ts=T0 + dt, ema_fast=100.0 + diff, ema_slow=100.0, atr=atr, warm=warm)
         for s, (dt, diff, atr, warm) in rows.items()
     }
-    ranked = rank(latest, top_n=top_n, max_age_ms=max_age_ms)
+    scored = score(latest, TREND_ONLY, max_age_ms=max_age_ms)
 
     newest = max((f.ts for f in latest.values()), default=0)
     eligible = {s for s, f in latest.items() if f.warm and newest - f.ts <= max_age_ms}
-    assert len(ranked) == min(top_n, len(eligible))
-    assert {s for s, _ in ranked} <= eligible
-    for symbol, score in ranked:
-        assert score == trend_strength(latest[symbol])
-    keys = [(-score, symbol) for symbol, score in ranked]
+    assert {s.symbol for s in scored} == eligible
+    for s in scored:
+        assert s.trend == trend_strength(latest[s.symbol])
+    strengths = {s.symbol: s.trend for s in scored}
+    for s in scored:
+        below = sum(v < s.trend for v in strengths.values())
+        ties = sum(v == s.trend for v in strengths.values()) - 1
+        expected = 0.5 if len(scored) == 1 else (below + ties / 2) / (len(scored) - 1)
+        assert s.score == pytest.approx(expected)
+    keys = [(-s.score, s.symbol) for s in scored]
     assert keys == sorted(keys)
-    if ranked and len(ranked) < len(eligible):
-        weakest = (-ranked[-1][1], ranked[-1][0])
-        assert all((-trend_strength(latest[s]), s) > weakest for s in eligible - {s for s, _ in ranked})

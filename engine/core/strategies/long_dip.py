@@ -100,6 +100,9 @@ class LongDipRules:
         if depth < s.entry_multiplier or high == self._used_high:
             return None
         self._used_high = high
+        # The position this entry opens starts its own best close, even if it fills at the
+        # same price as the previous one (``manage`` resets on an entry price it has not seen).
+        self._best_entry = None
         share = dip_share(depth, s.size_steps)
         atr_pct = atr / close
         volatile = atr_pct > s.volatile_atr_pct
