@@ -27,7 +27,7 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 _SYMBOL = re.compile(r"[A-Z0-9]+USDT")
 _MODES = ("regime", "long_dip", "cross_sectional")
 _PER_SYMBOL = re.compile(rf"[A-Z0-9]+USDT:({'|'.join(_MODES)})")
-_STEP = re.compile(r"[0-9]+(\.[0-9]+)?:0?\.[0-9]+")
+_STEP = re.compile(r"[0-9]+(\.[0-9]+)?:[0-9]+(\.[0-9]+)?")
 _FAULT = re.compile(r"([A-Z0-9]+USDT|\*):(feed|features|signal|\*):[^:\s]+(:[1-9][0-9]*)?")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _STRINGS = tuple[str, ...]  # list keys are tuples, so that a frozen Config is immutable all the way down
@@ -606,5 +606,8 @@ def _check_order(values: dict[str, Any], entries: dict[str, _Entry], low: str, h
         return
     bound = f"{'below' if strict else 'at most'} {high} = {values[high]}"
     raise ConfigError.invalid(
-        low, values[low], f"{_KINDS[int]} {bound}", f"{entries[low].source}; {high} from {entries[high].source}"
+        low,
+        values[low],
+        f"{_KINDS[type(values[low])]} {bound}",
+        f"{entries[low].source}; {high} from {entries[high].source}",
     )

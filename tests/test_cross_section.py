@@ -18,9 +18,13 @@ from engine.core.cross_section import (
     TOO_VOLATILE,
     XsInput,
     XsRules,
+    XsSelection,
+    arm_of,
+    rebalance,
     select,
     zscores,
 )
+from engine.messages import EnterPosition, ExitPosition, FeaturesUpdated, Regime, Side
 
 T0 = 1_700_000_040_000
 RULES = XsRules(k=2, min_symbols=4)
@@ -258,3 +262,90 @@ def test_longs_outscore_every_unselected_symbol_and_shorts_underscore_them(unive
     rest = set(selection.scores) - set(selection.longs) - set(selection.shorts)
     assert all(selection.scores[lo] >= selection.scores[r] for lo in selection.longs for r in rest)
     assert all(selection.scores[sh] <= selection.scores[r] for sh in selection.shorts for r in rest)
+
+
+# --- rebalance and arm_of -------------------------------------------------------------------------
+
+
+def book(longs: tuple[str, ...], shorts: tuple[str, ...], arm: str = "momentum", ts: int = T0) -> XsSelection:
+    scores = {s: 1.5 - 0.5 * i for i, s in enumerate(longs)} | {s: -1.5 + 0.5 * i for i, s in enumerate(shorts)}
+    return XsSelection(longs, shorts, scores, {}, "", arm, ts)
+
+
+def snapshot(symbol: str, last: float = 100.0, atr: float = 2.0, ts: int = T0 - 500) -> FeaturesUpdated:
+    return FeaturesUpdated(
+        symbol, ts, last, last - 0.1, last + 0.1, 2.0, 1e5, last, last, atr, True, True, regime=Regime.TRENDING
+    )
+
+
+def test_held_symbols_that_left_the_book_are_exited() -> None:
+    selection = book(("AUSDT",), ("BUSDT",))
+    held = {"AUSDT": Side.LONG, "BUSDT": Side.SHORT, "ZUSDT": Side.LONG, "YUSDT": Side.SHORT}
+    intents = rebalance(selection, held, {s: snapshot(s) for s in held}, stop_atr=2.0)
+    assert intents == [
+        ExitPosition("YUSDT", T0, "left the cross-sectional book (momentum)"),
+        ExitPosition("ZUSDT", T0, "left the cross-sectional book (momentum)"),
+    ]
+
+
+def test_new_longs_and_shorts_are_entered_with_stops_stop_atr_atrs_away() -> None:
+    selection = book(("AUSDT",), ("BUSDT",), arm="blend")
+    latest = {"AUSDT": snapshot("AUSDT", last=50.0, atr=1.5), "BUSDT": snapshot("BUSDT", last=8.0, atr=0.25)}
+    long_entry, short_entry = rebalance(selection, {}, latest, stop_atr=2.0)
+    assert long_entry == EnterPosition(
+        "AUSDT", T0 - 500, Side.LONG, 50.0, 47.0, "xs_blend", "blend score +1.50, top long of the cross-section",
+        regime=Regime.TRENDING,
+    )  # fmt: skip
+    assert isinstance(short_entry, EnterPosition)
+    assert (short_entry.side, short_entry.price, short_entry.stop) == (Side.SHORT, 8.0, 8.5)
+    assert short_entry.strategy == "xs_blend"
+    assert short_entry.reason == "blend score -1.50, top short of the cross-section"
+
+
+def test_a_symbol_held_on_its_selected_side_gets_no_intent() -> None:
+    selection = book(("AUSDT",), ("BUSDT",))
+    held = {"AUSDT": Side.LONG, "BUSDT": Side.SHORT}
+    assert rebalance(selection, held, {s: snapshot(s) for s in held}, stop_atr=2.0) == []
+
+
+def test_a_symbol_held_on_the_other_side_gets_a_reversal_entry() -> None:
+    selection = book(("AUSDT",), ("BUSDT",))
+    held = {"AUSDT": Side.SHORT, "BUSDT": Side.LONG}
+    intents = rebalance(selection, held, {s: snapshot(s) for s in held}, stop_atr=1.0)
+    assert [(i.symbol, i.side, i.stop) for i in intents if isinstance(i, EnterPosition)] == [
+        ("AUSDT", Side.LONG, 98.0),
+        ("BUSDT", Side.SHORT, 102.0),
+    ]
+    assert not any(isinstance(i, ExitPosition) for i in intents)  # the entry closes the old side itself
+
+
+@pytest.mark.parametrize("atr", [0.0, -1.0, math.nan])
+def test_a_selected_symbol_without_a_positive_atr_is_skipped(atr: float) -> None:
+    selection = book(("AUSDT", "CUSDT"), ("BUSDT",))
+    latest = {"AUSDT": snapshot("AUSDT", atr=atr), "BUSDT": snapshot("BUSDT"), "CUSDT": snapshot("CUSDT")}
+    intents = rebalance(selection, {}, latest, stop_atr=2.0)
+    assert [i.symbol for i in intents] == ["CUSDT", "BUSDT"]
+
+
+def test_a_selected_symbol_without_features_or_a_price_is_skipped() -> None:
+    selection = book(("AUSDT", "CUSDT"), ())
+    assert rebalance(selection, {}, {"CUSDT": snapshot("CUSDT", last=math.nan)}, stop_atr=2.0) == []
+
+
+def test_an_empty_book_exits_everything_held() -> None:
+    selection = XsSelection((), (), {}, {}, "3 eligible symbols, need at least 6", "imbalance", T0)
+    intents = rebalance(selection, {"AUSDT": Side.LONG}, {}, stop_atr=2.0)
+    assert intents == [ExitPosition("AUSDT", T0, "left the cross-sectional book (imbalance)")]
+
+
+@pytest.mark.parametrize("arm", ARMS)
+def test_the_entry_strategy_name_credits_its_arm(arm: str) -> None:
+    (entry,) = rebalance(book(("AUSDT",), (), arm=arm), {}, {"AUSDT": snapshot("AUSDT")}, stop_atr=2.0)
+    assert isinstance(entry, EnterPosition)
+    assert entry.strategy == f"xs_{arm}"
+    assert arm_of(entry.strategy) == arm
+
+
+@pytest.mark.parametrize("strategy", ["momentum", "trend", "xs_", "xs_carry", "XS_momentum", "long_dip", ""])
+def test_arm_of_a_strategy_that_is_not_cross_sectional_is_none(strategy: str) -> None:
+    assert arm_of(strategy) is None

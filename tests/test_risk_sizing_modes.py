@@ -141,7 +141,9 @@ def test_an_entry_within_the_strategy_budget_is_approved() -> None:
 def test_an_entry_over_the_strategy_budget_is_denied_with_the_numbers() -> None:
     g = gate(view("AUSDT", 20.0), view("BUSDT", 10.0, entry=150.0), limits=BUDGETS)  # 2,000 + 1,500 open
     d = denied(g.evaluate(intent(strategy="long_dip", notional=2_000.0)))
-    assert d == Denied(BUDGET, "long_dip holds 3500.00 USDT open or pending + 2000.00 = 5500.00 > its budget cap 5000.00")
+    assert d == Denied(
+        BUDGET, "long_dip holds 3500.00 USDT open or pending + 2000.00 = 5500.00 > its budget cap 5000.00"
+    )
     assert g.denials == {BUDGET: 1}
     assert g.pending == {}
 

@@ -241,12 +241,6 @@ def test_best_on_everything_is_exactly_one_for_other_weights_too(weights: tuple[
     assert by_symbol(score(latest, ScanWeights(*weights), MAX_AGE)) == {"AUSDT": 1.0, "BUSDT": 0.0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor) engine/core/scanner.py score(): the weighted sum is not clamped to [0, 1], and "
-    "ScanWeights.__post_init__ (like config._check_weights) accepts weights summing to 1 within 1e-9, so "
-    "weights 0.25/0.25/0.25/0.2500000005 are valid and the best symbol scores 1.0000000005 > 1",
-)
 def test_a_score_never_exceeds_one_whatever_valid_weights() -> None:
     latest = {
         "AUSDT": feat("AUSDT", trend=9.0, atr_expansion=3.0, momentum=0.2, volume=9.0),

@@ -96,7 +96,8 @@ def score(latest: Mapping[str, FeaturesUpdated], weights: ScanWeights, max_age_m
     raw = np.array(rows)
     w = np.array([weights.trend, weights.atr_expansion, weights.momentum, weights.volume])
     normalised = np.column_stack([percentile_ranks(raw[:, j]) for j in range(4)])
-    totals = normalised @ w
+    # Weights sum to 1 only within 1e-9: clip so a score never leaves [0, 1] by rounding.
+    totals = np.clip(normalised @ w, 0.0, 1.0)
     scored = [
         Scored(symbol, float(total), float(row[0]), float(row[1]), float(row[2]), float(row[3]), regime)
         for symbol, total, row, regime in zip(symbols, totals, raw, regimes, strict=True)
