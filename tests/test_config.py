@@ -517,6 +517,7 @@ def test_increasing_size_steps_are_accepted() -> None:
 
 
 def test_a_size_step_share_of_one_is_accepted() -> None:
+    # regression: the step pattern once required a share written 0.x, refusing 1 despite "(0, 1]"
     assert load(cli={"long_dip.size_steps": "1.0:0.5, 2.5:1.0"}).long_dip.size_steps == ("1.0:0.5", "2.5:1.0")
 
 
@@ -527,13 +528,14 @@ def test_min_atr_pct_not_below_max_atr_pct_is_refused(low: float, high: float) -
     error = info.value
     assert error.key == "cross_sectional.min_atr_pct"
     assert str(error).startswith(f"cross_sectional.min_atr_pct = {low} is not allowed: expected ")
-    # the word before "below" is checked by the xfail test after this one
+    # the word before "below" is checked by the next test
     assert str(error).endswith(
         f" below cross_sectional.max_atr_pct = {high} (from cli; cross_sectional.max_atr_pct from cli)"
     )
 
 
 def test_the_atr_band_order_error_calls_the_value_a_number() -> None:
+    # regression: the order check once called every value "an integer"
     with pytest.raises(ConfigError) as info:
         load(cli={"cross_sectional.min_atr_pct": 0.06})
     assert "expected a number below cross_sectional.max_atr_pct = 0.05" in str(info.value)
