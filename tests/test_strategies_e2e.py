@@ -41,7 +41,7 @@ def test_every_strategy_mode_trades_and_reports_in_one_engine(tmp_path: Path) ->
     (tmp_path / "modes.toml").write_text(CONFIG)
     env = clean_env(ENGINE_SIM__SYMBOLS="24")
     result = run_cli(
-        tmp_path, "start", "--symbols", "all", "--config", "modes.toml", "--duration", "75", env=env, timeout=300
+        tmp_path, "start", "--symbols", "all", "--config", "modes.toml", "--duration", "100", env=env, timeout=300
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
