@@ -12,32 +12,11 @@ from engine.core.strategies.mean_reversion import BollingerReversionRules
 from engine.core.strategies.regime_switch import RegimeStrategy
 from engine.core.strategies.trend import TrendRules
 from engine.messages import EnterPosition, ExitPosition, FeaturesUpdated, MoveStop, PositionChanged, Regime, Side
+from tests import test_strategies as strategy_tests
+from tests.test_strategies import M1, M15, SYM
 
-SYM = "SOLUSDT"
-M1 = 60_000
-M15 = 900_000
-
-BASE = FeaturesUpdated(
-    symbol=SYM,
-    ts=0,
-    last=100.0,
-    bid=99.99,
-    ask=100.01,
-    spread_bps=2.0,
-    depth_usdt=5e4,
-    ema_fast=100.0,
-    ema_slow=100.0,
-    atr=1.0,
-    warm=True,
-    bar_closed=True,
-    interval_ms=M1,
-    high=100.5,
-    low=99.5,
-    bb_upper=105.0,
-    bb_middle=100.0,
-    bb_lower=95.0,
-    regime=Regime.TRENDING,
-)
+# The strategy tests' bar, with Bollinger bands set so the range rules can be exercised here too.
+BASE = replace(strategy_tests.BASE, bb_upper=105.0, bb_middle=100.0, bb_lower=95.0)
 
 
 def feat(**changes: Any) -> FeaturesUpdated:
