@@ -1,4 +1,5 @@
-"""Control: the loopback endpoint behind ``engine status`` and ``engine symbols ...``.
+"""Control: the loopback endpoint behind ``engine status``, ``engine symbols ...`` and
+``engine halt | reduce | resume``.
 
 Requests are served on the HTTP server's threads, which are edges of the actor system: the only
 place where ``ask`` is used, always with a timeout, so a busy or restarting actor makes status
@@ -20,7 +21,7 @@ from actors.base import SingletonActor
 from actors.context import CONTROL, CORRELATION, PORTFOLIO, RISK, SCANNER, SUPERVISOR, ActorContext
 from engine.control import endpoint
 from engine.control.server import ControlServer
-from engine.messages import AddSymbol, CommandResult, GetStatus, RemoveSymbol
+from engine.messages import AddSymbol, CommandResult, GetStatus, RemoveSymbol, TradingState, TradingStateChanged
 
 ASK_TIMEOUT_S = 5.0
 
@@ -95,7 +96,24 @@ class ControlActor(SingletonActor):
             if not result.ok:
                 return 400, {"error": result.message}
             return 200, {"ok": True, "message": result.message}
+        if method == "POST" and path == "/trading":
+            return self._trading(body)
         return 404, {"error": f"no such command: {method} {path}"}
+
+    def _trading(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """Set the trading state (an operator's command), then report the state Risk ends up in."""
+        try:
+            state = TradingState(str(body.get("state")))
+        except ValueError:
+            return 400, {"error": f"state must be one of {', '.join(s.value for s in TradingState)}"}
+        reason = str(body.get("reason") or "")
+        done = self._ask(RISK, TradingStateChanged(state, reason))
+        if isinstance(done, dict):
+            return 503, {"error": str(done.get("unavailable", done))}
+        risk = self._ask(RISK, GetStatus())
+        if "unavailable" in risk:
+            return 503, {"error": str(risk["unavailable"])}
+        return 200, {"state": risk["state"], "reason": risk["reason"]}
 
     def _status(self) -> dict[str, Any]:
         cfg = self.ctx.config.engine

@@ -1,7 +1,7 @@
 """MarketData: owns the venue's stream, subscribes symbols, routes each event to its Feed.
 
 Events are routed on the stream's own thread (where a websocket client delivers them) straight
-into the symbols' pooled inboxes: no extra thread hop per event. Quotes go to Portfolio and
+into the symbols' pooled inboxes: no extra thread hop per event. Quotes go to Portfolio, Risk and
 Execution in batches every ``engine.quote_batch_ms``. Backfill is sent before a symbol is
 subscribed; after a pipeline restart the stream keeps flowing, so the new Feed ignores live events
 until its history arrives (see ``FeedActor``).
@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from actors.base import SingletonActor
-from actors.context import EXECUTION, FEED, PORTFOLIO, ActorContext
+from actors.context import EXECUTION, FEED, PORTFOLIO, RISK, ActorContext
 from engine.core.quotes import QuoteBook
 from engine.messages import (
     BackfillSymbol,
@@ -97,3 +97,4 @@ class MarketDataActor(SingletonActor):
             if changed.quotes:
                 self.router.tell_singleton(EXECUTION, changed)
                 self.router.tell_singleton(PORTFOLIO, changed)
+                self.router.tell_singleton(RISK, changed)

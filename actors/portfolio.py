@@ -1,8 +1,12 @@
-"""Portfolio: books fills, marks positions, exits on stops and targets, trails stops on request,
-and publishes the state Risk (and the Scanner's cross-sectional book) needs.
+"""Portfolio: books fills and funding, marks positions, exits on stops and targets, trails stops on
+request, and publishes the state Risk (and the Scanner's cross-sectional book) needs.
 
-Its state is saved to the Store after every fill, and a restarted Portfolio resumes from it
-(``LoadState`` is answered after every earlier write), so a crash loses no position.
+Its state is saved to the Store after every change, in one transaction with the trades and funding
+payments that change produced, and a restarted Portfolio resumes from it (``LoadState`` is answered
+after every earlier write), then books the fills the Store has that the state lacks. So a crash at
+any instant loses no position and journals no trade twice. A saved state that cannot be read is
+never silently replaced by a fresh one: the portfolio is rebuilt from the ledger (every fill and
+funding payment in the Store), and the log says so.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from actors.base import SingletonActor
 from actors.context import PORTFOLIO, RISK, SCANNER, SIGNAL, STORE, ActorContext
 from engine.core.portfolio import Portfolio
 from engine.messages import (
+    FundingPaid,
     GetStatus,
     LoadFills,
+    LoadFunding,
     LoadState,
     MoveStop,
     OrderFilled,
@@ -25,9 +31,12 @@ from engine.messages import (
     PositionView,
     QuotesUpdated,
     RecordEvent,
+    ResetPeak,
     SaveState,
     Tick,
+    TradeClosed,
 )
+from engine.store.sqlite_store import StoreError
 
 STATE_KEY = "portfolio"
 LOAD_TIMEOUT_S = 10.0
@@ -54,24 +63,47 @@ class PortfolioActor(SingletonActor):
         """
         store = self.router.singleton(STORE)
         if store is not None:
-            state = store.ask(LoadState(STATE_KEY), block=True, timeout=LOAD_TIMEOUT_S)
-            if state is not None:
-                self.book = Portfolio.from_state(state)
-            missed = [f for f in store.ask(LoadFills(), block=True, timeout=LOAD_TIMEOUT_S) if self._book_fill(f)]
-            if state is not None or missed:
+            fills: list[OrderFilled] = store.ask(LoadFills(), block=True, timeout=LOAD_TIMEOUT_S)
+            self.book, restored = self._restore(store)
+            missed = [f for f in fills if not self.book.has_fill(f.fill_id)]
+            trades = [t for f in missed for t in self._book_fill(f, learn=False)]
+            if restored or fills:
                 logger.info(
-                    "portfolio restored: equity {:.2f} USDT, {} open positions, {} missed fills booked",
-                    self.book.equity,
-                    len(self.book.snapshot(_now_ms()).positions),
+                    "portfolio restored: equity {:.2f} USDT, cash {:.2f}, {} open positions; {} fills in the "
+                    "ledger, {} of them booked now",
+                    self.book.equity, self.book.cash, len(self.book.snapshot(_now_ms()).positions), len(fills),
                     len(missed),
-                )
-            if missed:
-                self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
+                )  # fmt: skip
+            self._commit(tuple(trades))
         snapshot = self.book.snapshot(_now_ms())
         for position in snapshot.positions:
             self._tell_signal(position.symbol, position)
         self.router.tell_singleton(RISK, snapshot)
         self.router.tell_singleton(SCANNER, snapshot)
+
+    def _restore(self, store: Any) -> tuple[Portfolio, bool]:
+        """The saved portfolio, or one rebuilt from the ledger's funding if the state is unreadable.
+
+        Returns the book and whether a saved state was found. Fills are replayed by the caller.
+        """
+        start = self.ctx.config.risk.starting_equity_usdt
+        try:
+            state = store.ask(LoadState(STATE_KEY), block=True, timeout=LOAD_TIMEOUT_S)
+            if state is None:
+                return Portfolio(start), False
+            return Portfolio.from_state(state), True
+        except (StoreError, ValueError, KeyError, TypeError) as exc:
+            logger.error(
+                "portfolio state unreadable ({}): rebuilding it from the ledger of fills and funding "
+                "payments; stops moved by trailing revert to those of the fills",
+                exc,
+            )
+            self.router.tell_singleton(STORE, RecordEvent(_now_ms(), "state_rebuilt", "", str(exc)))
+        book = Portfolio(start)
+        payments: list[FundingPaid] = store.ask(LoadFunding(), block=True, timeout=LOAD_TIMEOUT_S)
+        for payment in payments:
+            book.book_funding(payment)
+        return book, True
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, QuotesUpdated):
@@ -80,6 +112,11 @@ class PortfolioActor(SingletonActor):
             self._on_fill(message)
         elif isinstance(message, MoveStop):
             self._move_stop(message)
+        elif isinstance(message, ResetPeak):
+            self.book.reset_peak()
+            logger.info("drawdown now measured from equity {:.2f} USDT", self.book.equity)
+            self._commit(())
+            self._publish(self._last_ts or message.ts)
         elif isinstance(message, Tick):
             ts = self._last_ts or _now_ms()
             self._publish(ts)
@@ -96,6 +133,14 @@ class PortfolioActor(SingletonActor):
             if book.position(quote.symbol) is not None:
                 book.mark(quote)
                 touched = True
+        payments = book.settle_funding(self._last_ts) if self._last_ts else []
+        for payment in payments:
+            logger.info(
+                "{} funding {:+.4f} USDT ({} {:.6g} @ {:.6g}, rate {:.4%})",
+                payment.symbol, payment.amount, payment.side.value, payment.qty, payment.mark, payment.rate,
+            )  # fmt: skip
+        if payments:
+            self._commit(tuple(payments))
         for exit_ in book.exits_due() if touched else ():
             position = book.position(exit_.symbol)
             if position is not None:
@@ -107,9 +152,9 @@ class PortfolioActor(SingletonActor):
         self.router.tell_singleton(RISK, book.snapshot(self._last_ts or _now_ms()))
 
     def _on_fill(self, fill: OrderFilled) -> None:
-        if not self._book_fill(fill):
+        if self.book.has_fill(fill.fill_id):
             return
-        self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
+        self._commit(tuple(self._book_fill(fill)))
         self._tell_signal(fill.symbol, self.book.position(fill.symbol))
         self._publish(fill.ts)
 
@@ -120,7 +165,7 @@ class PortfolioActor(SingletonActor):
             logger.debug("{} stop move to {:.6g} ignored: no position or not tighter", move.symbol, move.stop)
             return
         logger.info("{} stop {:.6g} -> {:.6g} ({})", move.symbol, old, move.stop, move.reason)
-        self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state()))
+        self._commit(())
         self.router.tell_singleton(
             STORE, RecordEvent(move.ts, "stop_moved", move.symbol, f"{old:.6g} -> {move.stop:.6g} ({move.reason})")
         )
@@ -137,20 +182,27 @@ class PortfolioActor(SingletonActor):
             PositionChanged(symbol, position.side, position.entry, position.stop, position.target, position.strategy),
         )
 
-    def _book_fill(self, fill: OrderFilled) -> bool:
-        """Apply a fill once; closed trades go to the journal. False if it was booked before."""
+    def _commit(self, records: tuple[TradeClosed | FundingPaid, ...]) -> None:
+        """Save the state with the trades and payments it produced, in one Store transaction."""
+        self.router.tell_singleton(STORE, SaveState(STATE_KEY, self.book.to_state(), records))
+
+    def _book_fill(self, fill: OrderFilled, learn: bool = True) -> list[TradeClosed]:
+        """Apply a new fill; the trades it closed, for the journal.
+
+        The Scanner's bandit learns from them unless ``learn`` is False: fills replayed from the
+        ledger at start may be outcomes it learned before the restart.
+        """
         book = self.book
-        if book.has_fill(fill.fill_id):
-            return False
         self._last_ts = max(self._last_ts, fill.ts)
-        for trade in book.apply_fill(fill):
+        trades = book.apply_fill(fill)
+        for trade in trades:
             logger.info(
                 "{} closed {} {:.6g}: {:.6g} -> {:.6g}, PnL {:+.2f} USDT after {:.2f} fees ({})",
                 trade.symbol, trade.side.value, trade.qty, trade.entry_price, trade.exit_price,
                 trade.pnl, trade.fees, trade.reason,
             )  # fmt: skip
-            self.router.tell_singleton(STORE, trade)
-            self.router.tell_singleton(SCANNER, trade)
+            if learn:
+                self.router.tell_singleton(SCANNER, trade)
         position = book.position(fill.symbol)
         if position is not None and not fill.reduce_only:
             target = f", target {position.target:.6g}" if position.target > 0.0 else ""
@@ -159,7 +211,7 @@ class PortfolioActor(SingletonActor):
                 fill.symbol, position.side.value, position.qty, position.entry, position.stop, target,
                 position.strategy, position.regime or "-",
             )  # fmt: skip
-        return True
+        return trades
 
     def _publish(self, ts: int) -> None:
         snapshot = self.book.snapshot(ts)
@@ -176,6 +228,7 @@ class PortfolioActor(SingletonActor):
             "unrealized": round(book.unrealized, 2),
             "realised": round(book.realised, 2),
             "fees": round(book.fees, 2),
+            "funding": round(book.funding, 4),
             "day_pnl": round(snapshot.equity - snapshot.day_start_equity, 2),
             "peak_equity": round(snapshot.peak_equity, 2),
             "positions": [

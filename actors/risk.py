@@ -1,30 +1,71 @@
 """Risk: every entry and exit passes here; entries are sized or denied, exits always go through.
 
-Each denial is logged with its code and numbers, counted, and stored as an event. A halt from the
-Supervisor (singleton crash loop) or from the daily loss limit stops entries, never exits.
+Each denial is counted, and logged and stored as an event unless it repeats the symbol's previous
+one. The trading state (ACTIVE, HALTED, REDUCING) is saved to the Store before it takes effect and
+restored on start, with the entry times of the last day for the rate limits, so neither a restart
+nor a kill -9 lifts a halt or resets a limit.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from loguru import logger
 
 from actors.base import SingletonActor
-from actors.context import EXECUTION, RISK, STORE, ActorContext
-from engine.core.risk import Approved, RiskGate, RiskLimits
+from actors.context import EXECUTION, PORTFOLIO, RISK, STORE, ActorContext
+from engine.config import Config
+from engine.core.limits import DAY_MS, KillSwitchLimits, RiskLimits
+from engine.core.risk import DRAWDOWN, MANUAL, Approved, RiskGate
 from engine.messages import (
+    CorrelationUpdated,
     EnterPosition,
     ExitPosition,
     GetStatus,
+    LoadEntryTimes,
+    LoadLock,
     OrderRejected,
     PortfolioUpdated,
+    QuotesUpdated,
     RecordEvent,
+    ResetPeak,
+    SaveLock,
     SubmitOrder,
     TradingState,
     TradingStateChanged,
 )
 from engine.strategy_plan import LONG_DIP
+
+STORE_TIMEOUT_S = 10.0
+STATUS_BLOCKS = 20
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    """The gate's limits from the [risk], [strategy] and [long_dip] settings."""
+    r = config.risk
+    return RiskLimits(
+        risk_per_trade_pct=r.risk_per_trade_pct,
+        portfolio_heat_cap_pct=r.portfolio_heat_cap_pct,
+        max_concurrent_positions=r.max_concurrent_positions,
+        max_daily_loss_pct=r.max_daily_loss_pct,
+        default_leverage=float(r.default_leverage),
+        strategy_budgets=((LONG_DIP, config.long_dip.budget_usdt * config.long_dip.max_open_share),),
+        max_drawdown_pct=r.max_drawdown_pct,
+        max_symbol_notional_usdt=r.max_symbol_notional_usdt,
+        max_symbol_margin_usdt=r.max_symbol_margin_usdt,
+        leverage=r.leverage_pairs(),
+        starting_equity=r.starting_equity_usdt,
+        budget_usdt=r.budget_usdt or r.starting_equity_usdt,
+        max_open_share=r.max_open_share,
+        max_total_loss_pct=r.max_total_loss_pct,
+        max_entries_per_minute=r.max_entries_per_minute,
+        max_entries_per_hour=r.max_entries_per_hour,
+        max_entries_per_day=r.max_entries_per_day,
+        max_correlation=r.max_correlation,
+        high_vol_size_scale=config.strategy.high_vol_size_scale,
+        kill=KillSwitchLimits(r.stale_data_s, r.max_spread_bps, r.min_depth_usdt),
+    )
 
 
 def entry_oid(intent: EnterPosition) -> str:
@@ -37,50 +78,63 @@ class RiskActor(SingletonActor):
 
     def __init__(self, ctx: ActorContext) -> None:
         super().__init__(ctx)
-        r = ctx.config.risk
-        self.gate = RiskGate(
-            RiskLimits(
-                r.risk_per_trade_pct,
-                r.portfolio_heat_cap_pct,
-                r.max_concurrent_positions,
-                r.max_daily_loss_pct,
-                float(r.default_leverage),
-                ((LONG_DIP, ctx.config.long_dip.budget_usdt * ctx.config.long_dip.max_open_share),),
-            )
-        )
+        self.gate = RiskGate(risk_limits(ctx.config))
+
+    def on_start(self) -> None:
+        store = self.router.singleton(STORE)
+        if store is None:
+            return
+        lock: SaveLock | None = store.ask(LoadLock(), block=True, timeout=STORE_TIMEOUT_S)
+        if lock is not None and lock.state is not TradingState.ACTIVE:
+            self.gate.restore(lock.state, lock.code, lock.reason, lock.ts)
+            logger.warning("trading state restored: {} ({}): {}", lock.state.value, lock.code, lock.reason)
+        since = int(time.time() * 1000) - DAY_MS
+        times: list[int] = store.ask(LoadEntryTimes(since), block=True, timeout=STORE_TIMEOUT_S)
+        self.gate.rate.restore(times)
 
     def on_receive(self, message: Any) -> Any:
+        gate = self.gate
         if isinstance(message, EnterPosition):
             self._enter(message)
         elif isinstance(message, ExitPosition):
             self._exit(message)
+        elif isinstance(message, QuotesUpdated):
+            gate.on_quotes(message.quotes)
         elif isinstance(message, PortfolioUpdated):
-            self._announce(self.gate.on_portfolio(message), message.ts)
+            self._announce(gate.on_portfolio(message), message.ts)
+            for exit_ in gate.flatten(message.ts):
+                self._exit(exit_)
+        elif isinstance(message, CorrelationUpdated):
+            gate.on_correlation(message)
         elif isinstance(message, OrderRejected):
-            self.gate.release(message.symbol)
+            gate.release(message.symbol)
         elif isinstance(message, TradingStateChanged):
-            change = self.gate.halt(message.reason) if message.state is TradingState.HALTED else self.gate.resume()
-            self._announce(change, 0)
+            self._command(message)
         elif isinstance(message, GetStatus):
-            return {
-                "state": self.gate.state.value,
-                "reason": self.gate.reason,
-                "denials": dict(self.gate.denials),
-                "pending": sorted(self.gate.pending),
-            }
+            return self._status()
         return None
+
+    def _command(self, command: TradingStateChanged) -> None:
+        """An operator's halt, reduce or resume (or the Supervisor's halt): always applied."""
+        if command.state is TradingState.ACTIVE and self.gate.code == DRAWDOWN:
+            self.router.tell_singleton(PORTFOLIO, ResetPeak(self.gate.market_ts))
+        ts = self.gate.market_ts
+        self._announce(self.gate.command(command.state, command.reason, command.code or MANUAL), ts)
+        for exit_ in self.gate.flatten(ts):
+            self._exit(exit_)
 
     def _enter(self, intent: EnterPosition) -> None:
         lot = self.ctx.source.instrument(intent.symbol).lot_size
         verdict = self.gate.evaluate(intent, lot)
         if not isinstance(verdict, Approved):
-            logger.info(
-                "{} {} {} entry denied [{}]: {}",
-                intent.symbol, intent.side.value, intent.strategy, verdict.code, verdict.detail,
-            )  # fmt: skip
-            self.router.tell_singleton(
-                STORE, RecordEvent(intent.ts, f"denied:{verdict.code}", intent.symbol, verdict.detail)
-            )
+            if not verdict.repeat:
+                logger.info(
+                    "{} {} {} entry denied [{}]: {}",
+                    intent.symbol, intent.side.value, intent.strategy, verdict.code, verdict.detail,
+                )  # fmt: skip
+                self.router.tell_singleton(
+                    STORE, RecordEvent(intent.ts, f"denied:{verdict.code}", intent.symbol, verdict.detail)
+                )
             return
         qty = verdict.qty + verdict.reversed_qty
         reversing = f", reversing {verdict.reversed_qty:.6g}" if verdict.reversed_qty else ""
@@ -123,8 +177,32 @@ class RiskActor(SingletonActor):
         self.router.tell_singleton(EXECUTION, order)
 
     def _announce(self, change: TradingStateChanged | None, ts: int) -> None:
+        """Make a state change durable, then say it: a halt must survive a crash the moment after."""
         if change is None:
             return
+        store = self.router.singleton(STORE)
+        if store is not None:
+            store.ask(SaveLock(change.state, change.code, change.reason, ts), block=True, timeout=STORE_TIMEOUT_S)
         log = logger.warning if change.state is not TradingState.ACTIVE else logger.info
-        log("trading state {}{}", change.state.value, f": {change.reason}" if change.reason else "")
-        self.router.tell_singleton(STORE, RecordEvent(ts, "trading_state", "", f"{change.state.value} {change.reason}"))
+        log("trading state {}{}", change.state.value, f" [{change.code}]: {change.reason}" if change.reason else "")
+        self.router.tell_singleton(
+            STORE, RecordEvent(ts, "trading_state", "", f"{change.state.value} {change.code} {change.reason}".strip())
+        )
+
+    def _status(self) -> dict[str, Any]:
+        gate = self.gate
+        blocks = gate.blocks()
+        now = gate.market_ts
+        age = (now - gate.correlation_ts) / 1000.0 if gate.correlation_ts else None
+        return {
+            "state": gate.state.value,
+            "code": gate.code,
+            "reason": gate.reason,
+            "denials": dict(gate.denials),
+            "pending": sorted(gate.pending),
+            "entries": gate.rate.counts(now),
+            "kill_switches": dict(list(blocks.items())[:STATUS_BLOCKS]),
+            "kill_switch_count": len(blocks),
+            "correlation_age_s": age,
+            "blocked_pairs": gate.correlated_pairs(),
+        }

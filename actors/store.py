@@ -1,7 +1,9 @@
 """Store: the one writer of the state database and of the CSV journals.
 
 Every state change other actors make durable comes here as a message; the Store applies them in
-arrival order, so an ``ask(LoadState)`` is answered only after every write sent before it.
+arrival order, so an ``ask(LoadState)`` is answered only after every write sent before it. A change
+that must be on disk before its sender acts on it (an order before it is sent, a trading lock
+before it takes effect) is an ``ask``: the answer comes after the commit.
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ from engine.journal import EquityCurve, TradeJournal
 from engine.messages import (
     EquitySampled,
     GetStatus,
+    LoadEntryTimes,
     LoadFills,
+    LoadFunding,
+    LoadLock,
+    LoadOpenOrders,
     LoadState,
     OrderFilled,
     OrderRejected,
     PortfolioUpdated,
     RecordEvent,
+    RecordOrder,
+    SaveLock,
     SaveState,
-    SubmitOrder,
-    TradeClosed,
 )
-from engine.store.sqlite_store import StateStore
+from engine.store.sqlite_store import OPEN, StateStore
 
 
 class StoreActor(SingletonActor):
@@ -63,18 +69,19 @@ class StoreActor(SingletonActor):
         if isinstance(message, PortfolioUpdated):
             db.save_positions(message.positions, message.ts)
         elif isinstance(message, SaveState):
-            db.put_state(message.key, message.value)
+            for trade in db.commit_state(message.key, message.value, message.records):
+                trades.record(trade)
         elif isinstance(message, OrderFilled):
             if not db.record_fill(message):
                 logger.warning("{} duplicate fill {} ignored", message.symbol, message.fill_id)
-            db.update_order_status(message.client_oid, "filled")
-        elif isinstance(message, SubmitOrder):
-            db.record_order(message, "submitted")
+        elif isinstance(message, RecordOrder):
+            db.record_order(message.order, OPEN)
+            return True
         elif isinstance(message, OrderRejected):
             db.update_order_status(message.client_oid, "rejected")
-        elif isinstance(message, TradeClosed):
-            db.record_trade(message)
-            trades.record(message)
+        elif isinstance(message, SaveLock):
+            db.save_lock(message)
+            return True
         elif isinstance(message, EquitySampled):
             db.record_equity(message)
             equity.record(message)
@@ -84,6 +91,14 @@ class StoreActor(SingletonActor):
             return db.get_state(message.key)
         elif isinstance(message, LoadFills):
             return db.fills()
+        elif isinstance(message, LoadFunding):
+            return db.funding()
+        elif isinstance(message, LoadOpenOrders):
+            return db.open_orders()
+        elif isinstance(message, LoadEntryTimes):
+            return db.entry_times(message.since_ts)
+        elif isinstance(message, LoadLock):
+            return db.load_lock()
         elif isinstance(message, GetStatus):
             return db.counts()
         return None

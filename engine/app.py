@@ -49,7 +49,7 @@ from actors.store import StoreActor
 from adapters.sim.feed import SimFeed
 from adapters.sim.market import SimConfig, SimMarket
 from engine.config import Config
-from engine.control.endpoint import load_or_create_token
+from engine.control.endpoint import TOKEN_FILE, load_or_create_token
 from engine.messages import GetStatus, Tick
 from engine.ports import MarketSource
 from engine.runtime.dispatcher import Dispatcher
@@ -58,7 +58,7 @@ from engine.runtime.latency import LatencyRecorder
 from engine.runtime.routing import Router
 from engine.runtime.stats import RuntimeStats
 from engine.runtime.timers import Timers
-from engine.store.sqlite_store import StateStore, StoreError
+from engine.store.recovery import StateUnusable, check_state
 from engine.supervisor import SingletonFactory, Supervisor
 
 DB_FILE = "engine.sqlite"
@@ -128,8 +128,9 @@ class Paths:
 class Engine:
     """One running engine. ``start``, then ``wait``, then ``stop`` (also on errors)."""
 
-    def __init__(self, config: Config, source: MarketSource | None = None) -> None:
+    def __init__(self, config: Config, source: MarketSource | None = None, start_flat: bool = False) -> None:
         self.config = config
+        self.start_flat = start_flat
         self.paths = Paths(Path(config.engine.data_dir), Path(config.engine.log_dir))
         self.source = source if source is not None else build_source(config)
         self.faults = FaultInjector(config.supervision.fault_inject)
@@ -143,9 +144,11 @@ class Engine:
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
         self.paths.log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            StateStore(self.paths.db).close()
-        except StoreError as exc:
+            note = check_state(self.paths.db, self.paths.data_dir / TOKEN_FILE, self.start_flat)
+        except StateUnusable as exc:
             raise EngineStartError(str(exc)) from None
+        if note:
+            logger.warning(note)
         self.symbols = resolve_symbols(cfg, self.source)
         token = load_or_create_token(self.paths.data_dir)
         ctx = ActorContext(
@@ -191,6 +194,7 @@ class Engine:
                 ref.ask(GetStatus(), timeout=300)  # answered once on_start (backfill for MarketData) is done
         ctx.timers.every(SWEEP_INTERVAL_S, lambda: _tell_role(ctx, SUPERVISOR))
         ctx.timers.every(cfg.engine.equity_sample_s, lambda: _tell_role(ctx, PORTFOLIO))
+        _tell_role(ctx, CORRELATION)  # the backfilled windows are full: block correlated entries from the start
         ctx.timers.every(cfg.engine.correlation_interval_s, lambda: _tell_role(ctx, CORRELATION))
         ctx.timers.every(cfg.scanner.interval_s, lambda: _tell_role(ctx, SCANNER))
         gc.freeze()

@@ -66,6 +66,11 @@ def main() -> None:
 @data_dir_option
 @click.option("--log-dir", type=click.Path(path_type=Path), help="Where logs and journals go (default logs).")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
+@click.option(
+    "--start-flat",
+    is_flag=True,
+    help="If the state database is damaged or missing, move it aside and start with no positions.",
+)
 @config_option
 def start(
     symbols: str | None,
@@ -75,6 +80,7 @@ def start(
     data_dir: Path | None,
     log_dir: Path | None,
     settings: tuple[str, ...],
+    start_flat: bool,
     config_file: Path | None,
 ) -> None:
     """Run the engine until Ctrl-C, SIGTERM or --duration."""
@@ -88,7 +94,7 @@ def start(
     config = _load(config_file, cli)
     from engine.runner import run
 
-    sys.exit(run(config, duration))
+    sys.exit(run(config, duration, start_flat))
 
 
 def _data_dir(data_dir: Path | None, config_file: Path | None) -> Path:
@@ -154,6 +160,37 @@ def remove_symbol(symbol: str, keep_position: bool, data_dir: Path | None, confi
     """Stop trading SYMBOL: close its position (unless --keep-position), stop its actors, unsubscribe."""
     body = {"symbol": symbol, "close_positions": not keep_position}
     click.echo(_call(_data_dir(data_dir, config_file), "POST", "/symbols/remove", body)["message"])
+
+
+def _trading(state: str, reason: str, data_dir: Path | None, config_file: Path | None) -> None:
+    result = _call(_data_dir(data_dir, config_file), "POST", "/trading", {"state": state, "reason": reason})
+    click.echo(f"trading state {result['state']}" + (f" ({result['reason']})" if result["reason"] else ""))
+
+
+@main.command()
+@click.option("--reason", default="halted by the operator", show_default=True, help="Why, for the log and status.")
+@data_dir_option
+@config_option
+def halt(reason: str, data_dir: Path | None, config_file: Path | None) -> None:
+    """Stop new entries; open positions keep their stops and targets."""
+    _trading("HALTED", reason, data_dir, config_file)
+
+
+@main.command()
+@click.option("--reason", default="reducing by the operator", show_default=True, help="Why, for the log and status.")
+@data_dir_option
+@config_option
+def reduce(reason: str, data_dir: Path | None, config_file: Path | None) -> None:
+    """Exits only: close every open position and open no new one."""
+    _trading("REDUCING", reason, data_dir, config_file)
+
+
+@main.command()
+@data_dir_option
+@config_option
+def resume(data_dir: Path | None, config_file: Path | None) -> None:
+    """Allow new entries again (a limit still breached halts again at once; a drawdown halt re-bases the peak)."""
+    _trading("ACTIVE", "", data_dir, config_file)
 
 
 @main.command("config")

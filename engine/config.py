@@ -131,7 +131,13 @@ class RiskConfig:
     starting_equity_usdt = 10000.0 (> 0); risk_per_trade_pct = 0.01 (in (0, 0.1]: more than 10% a
     trade is a typo, not a strategy); portfolio_heat_cap_pct = 0.05 and max_daily_loss_pct = 0.04
     (each in (0, 1]); max_concurrent_positions = 5 (>= 1); default_leverage = 3 (1..125, the venues'
-    maximum; it sets margin, never risk); min_volume_24h_usdt = 50_000_000 (>= 0).
+    maximum; it sets margin, never risk); min_volume_24h_usdt = 50_000_000 (>= 0);
+    max_drawdown_pct = 0.15 (in (0, 1]); max_symbol_notional_usdt = 0 and max_symbol_margin_usdt = 0
+    (>= 0, 0 = no cap); leverage_per_symbol = [] (entries "SYMBOL:LEVERAGE", 1..125);
+    budget_usdt = 0 (>= 0, 0 = starting_equity_usdt); max_open_share = 0.5 and
+    max_total_loss_pct = 0.25 (in (0, 1]); max_entries_per_minute = 10, _hour = 60, _day = 300
+    (>= 1); max_correlation = 0.8 (in (0, 1]); stale_data_s = 30 and max_spread_bps = 25 (> 0);
+    min_depth_usdt = 5000 (>= 0).
     """
 
     starting_equity_usdt: float = field(metadata=_at_least(0, strict=True))
@@ -141,6 +147,31 @@ class RiskConfig:
     max_daily_loss_pct: float = field(metadata=_between(0, 1, "(]"))
     default_leverage: int = field(metadata=_between(1, 125))
     min_volume_24h_usdt: float = field(metadata=_at_least(0))
+    max_drawdown_pct: float = field(metadata=_between(0, 1, "(]"))
+    max_symbol_notional_usdt: float = field(metadata=_at_least(0))
+    max_symbol_margin_usdt: float = field(metadata=_at_least(0))
+    leverage_per_symbol: tuple[str, ...] = field(
+        metadata=_rule('entries "SYMBOL:LEVERAGE" with LEVERAGE in 1..125', lambda v: all(_is_leverage(e) for e in v))
+    )
+    budget_usdt: float = field(metadata=_at_least(0))
+    max_open_share: float = field(metadata=_between(0, 1, "(]"))
+    max_total_loss_pct: float = field(metadata=_between(0, 1, "(]"))
+    max_entries_per_minute: int = field(metadata=_at_least(1))
+    max_entries_per_hour: int = field(metadata=_at_least(1))
+    max_entries_per_day: int = field(metadata=_at_least(1))
+    max_correlation: float = field(metadata=_between(0, 1, "(]"))
+    stale_data_s: float = field(metadata=_at_least(0, strict=True))
+    max_spread_bps: float = field(metadata=_at_least(0, strict=True))
+    min_depth_usdt: float = field(metadata=_at_least(0))
+
+    def leverage_pairs(self) -> tuple[tuple[str, float], ...]:
+        """The per-symbol leverage entries as (symbol, leverage) pairs."""
+        return tuple((name, float(lev)) for name, _, lev in (e.partition(":") for e in self.leverage_per_symbol))
+
+
+def _is_leverage(entry: str) -> bool:
+    name, _, lev = entry.partition(":")
+    return _is_symbols(name) and lev.isdigit() and 1 <= int(lev) <= 125
 
 
 def _steps_increase(steps: tuple[str, ...]) -> bool:

@@ -296,13 +296,19 @@ class OrderRejected:
 
 @message
 class Quote:
-    """Best bid/ask and last price of one symbol at ``ts``."""
+    """Best bid/ask and last price of one symbol at ``ts``, with what Risk's kill-switches and
+    Portfolio's funding need: the USDT resting within 10 bps of the mid on each side of the newest
+    book (-1 until a book arrives) and the venue's current funding rate per 8 hours.
+    """
 
     symbol: str
     ts: int
     bid: float
     ask: float
     last: float
+    bid_depth_usdt: float = -1.0
+    ask_depth_usdt: float = -1.0
+    funding_rate: float = 0.0
 
 
 @message
@@ -345,6 +351,8 @@ class TradeClosed:
 
     ``risk`` is the loss the initial stop allowed (qty x |entry - initial stop|), so ``pnl / risk``
     is the trade's R-multiple: the outcome the bandit learns from. 0 when there was no stop.
+    ``fill_id`` is the fill that closed it: a fill closes at most one trade, so the journal keeps a
+    trade once even if its fill is booked again while rebuilding after a crash.
     """
 
     symbol: str
@@ -360,6 +368,7 @@ class TradeClosed:
     regime: str
     reason: str
     risk: float = 0.0
+    fill_id: str = ""
 
 
 @message
@@ -488,11 +497,73 @@ class CommandResult:
 
 
 @message
+class FundingPaid:
+    """A funding payment booked on a position at a funding time (every 8 hours, UTC).
+
+    ``amount`` is what the account received in USDT: negative when it paid. A long pays a
+    positive ``rate``, a short receives it.
+    """
+
+    symbol: str
+    ts: int
+    side: Side
+    qty: float
+    mark: float
+    rate: float
+    amount: float
+
+
+@message
 class SaveState:
-    """Store: keep an actor's state blob so a restarted actor resumes from it."""
+    """Store: keep an actor's state blob so a restarted actor resumes from it.
+
+    ``records`` (closed trades, funding payments) are written in the same transaction as the
+    state, so a crash can never keep one without the other: a trade is in the journal exactly
+    when the state that produced it is.
+    """
 
     key: str
     value: dict[str, Any]
+    records: tuple[TradeClosed | FundingPaid, ...] = ()
+
+
+@message
+class RecordOrder:
+    """Store (ask): record an order before it is sent, so a crash cannot forget it was sent."""
+
+    order: SubmitOrder
+
+
+@message
+class LoadFunding:
+    """Store (ask): every funding payment recorded, by time."""
+
+
+@message
+class LoadOpenOrders:
+    """Store (ask): orders recorded as submitted that have neither a fill nor a final status."""
+
+
+@message
+class LoadEntryTimes:
+    """Store (ask): event times of the entry orders since ``since_ts``, oldest first."""
+
+    since_ts: int
+
+
+@message
+class SaveLock:
+    """Store (ask): the engine-wide trading state, durable before it takes effect."""
+
+    state: TradingState
+    code: str
+    reason: str
+    ts: int
+
+
+@message
+class LoadLock:
+    """Store (ask): the last saved ``SaveLock``, or None."""
 
 
 @message
@@ -519,8 +590,31 @@ class RecordEvent:
 
 @message
 class TradingStateChanged:
+    """The trading state changed (from Risk) or is to change (to Risk, from Control/Supervisor).
+
+    ``code`` names the rule behind it (DAILY_LOSS, DRAWDOWN, PNL_STOP, MANUAL, CRASH_LOOP).
+    """
+
     state: TradingState
     reason: str
+    code: str = ""
+
+
+@message
+class CorrelationUpdated:
+    """Correlation -> Risk: the newest return correlation matrix, row-major, over ``symbols``."""
+
+    ts: int
+    symbols: tuple[str, ...]
+    rho: tuple[float, ...]
+
+
+@message
+class ResetPeak:
+    """Risk -> Portfolio: measure drawdown from the current equity (an operator resumed after a
+    drawdown halt, acknowledging the loss)."""
+
+    ts: int
 
 
 @message

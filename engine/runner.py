@@ -12,7 +12,7 @@ from engine.config import Config
 from engine.logs import setup_logging
 
 
-def run(config: Config, duration_s: float | None) -> int:
+def run(config: Config, duration_s: float | None, start_flat: bool = False) -> int:
     """Run until stopped; returns the process exit code."""
     from engine.cli import install_stop_handlers
 
@@ -31,7 +31,7 @@ def run(config: Config, duration_s: float | None) -> int:
         )
         return 2
     try:
-        engine = Engine(config)
+        engine = Engine(config, start_flat=start_flat)
     except EngineStartError as exc:
         logger.error("cannot start: {}", exc)
         return 2

@@ -18,8 +18,9 @@ def render(payload: dict[str, Any]) -> str:
     if "unavailable" in risk:
         lines.append(f"trading: unknown ({risk['unavailable']})")
     else:
-        reason = f" ({risk.get('reason')})" if risk.get("reason") else ""
+        reason = f" [{risk.get('code')}] {risk.get('reason')}" if risk.get("reason") else ""
         lines.append(f"trading: {risk.get('state')}{reason}")
+        lines.extend(_risk_lines(risk))
     if runtime.get("halted_reason"):
         lines.append(f"HALTED by supervisor: {runtime['halted_reason']}")
     if "unavailable" in portfolio:
@@ -27,7 +28,8 @@ def render(payload: dict[str, Any]) -> str:
     else:
         lines.append(
             f"equity {portfolio.get('equity')} USDT (cash {portfolio.get('cash')}, unrealized "
-            f"{portfolio.get('unrealized')}, today {portfolio.get('day_pnl')}, fees {portfolio.get('fees')})"
+            f"{portfolio.get('unrealized')}, today {portfolio.get('day_pnl')}, peak {portfolio.get('peak_equity')}, "
+            f"fees {portfolio.get('fees')}, funding {portfolio.get('funding')})"
         )
         positions = portfolio.get("positions", [])
         lines.append(f"positions: {len(positions)}")
@@ -58,7 +60,10 @@ def render(payload: dict[str, Any]) -> str:
     correlation = _part(payload, "correlation")
     if correlation.get("top_pairs"):
         pairs = ", ".join(f"{p['pair']} {p['rho']}" for p in correlation["top_pairs"])
-        lines.append(f"most correlated (of {correlation['symbols']} symbols): {pairs}")
+        lines.append(
+            f"correlation matrix of {correlation['symbols']} symbols, {correlation.get('age_s', 0):.0f}s old; "
+            f"most correlated: {pairs}"
+        )
     denials = risk.get("denials", {})
     if denials:
         lines.append("denials: " + ", ".join(f"{code} {n}" for code, n in sorted(denials.items())))
@@ -74,7 +79,6 @@ def render(payload: dict[str, Any]) -> str:
         f"CPU {process.get('cpu_percent')}%"
     )
     return "\n".join(lines)
-
 
 
 def _scanner_lines(scanner: dict[str, Any]) -> list[str]:
@@ -100,4 +104,20 @@ def _scanner_lines(scanner: dict[str, Any]) -> list[str]:
                 f"  arm {arm:<10} {stats.get('trades', 0)} trades, mean {stats.get('mean_r', 0)}R, "
                 f"win rate {stats.get('win_rate', 0)}, Sharpe {stats.get('sharpe', 0)}, pulls {stats.get('pulls', 0)}"
             )
+    return lines
+
+
+def _risk_lines(risk: dict[str, Any]) -> list[str]:
+    """Entries against the rate limits, kill-switches on now, and the pairs correlation blocks."""
+    lines = []
+    entries = risk.get("entries", {})
+    if entries:
+        lines.append("entries: " + ", ".join(f"{n} in the last {window}" for window, n in entries.items()))
+    switches = risk.get("kill_switches", {})
+    if switches:
+        lines.append(f"kill-switches on: {risk.get('kill_switch_count', len(switches))} symbols")
+        lines.extend(f"  {symbol:<14} {why}" for symbol, why in switches.items())
+    pairs = risk.get("blocked_pairs", [])
+    if pairs:
+        lines.append("correlation blocks: " + ", ".join(f"{p['blocks']} (with {p['open']} {p['rho']})" for p in pairs))
     return lines

@@ -30,6 +30,7 @@ import pykka
 from loguru import logger
 
 from actors.context import MARKET_DATA, RISK, STORE, SYMBOL_ROLES, ActorContext
+from engine.core.risk import CRASH_LOOP
 from engine.messages import (
     ActorFailed,
     AddSymbol,
@@ -288,7 +289,7 @@ class Supervisor(pykka.ThreadingActor):
         singleton.ref = singleton.factory(restart)
         self.router.bind_singleton(singleton.role, singleton.ref)
         if singleton.role == RISK and self.halted_reason:
-            singleton.ref.tell(TradingStateChanged(TradingState.HALTED, self.halted_reason))
+            singleton.ref.tell(TradingStateChanged(TradingState.HALTED, self.halted_reason, CRASH_LOOP))
 
     def _singleton_failed(self, role: str, error: str, traceback: str, actor_urn: str) -> None:
         singleton = self.singletons.get(role)
@@ -308,7 +309,9 @@ class Supervisor(pykka.ThreadingActor):
                     f"{self._singleton_policy.window_s:.0f}s; last error {error}"
                 )
                 logger.critical("HALTED: no new entries. {}\n{}", self.halted_reason, traceback.rstrip())
-                self.router.tell_singleton(RISK, TradingStateChanged(TradingState.HALTED, self.halted_reason))
+                self.router.tell_singleton(
+                    RISK, TradingStateChanged(TradingState.HALTED, self.halted_reason, CRASH_LOOP)
+                )
                 self._record("halted", "", self.halted_reason)
         else:
             delay = decision.delay_s

@@ -7,9 +7,12 @@ or reverses a LONG position. Invariants:
   fills booked on it. A reduce-only fill never grows or flips a position, as on the venue: the part
   beyond the open quantity is not booked and pays no fee (so a stop exit racing a signal exit is
   harmless). A fill within a relative 1e-9 of the open quantity closes it exactly (no float dust).
-- ``cash = starting_equity + realised - fees`` and ``equity = cash + unrealized``. Fees are paid
-  when a fill is booked; a round trip's ``pnl`` is net of its share of both the entry and exit fees,
-  so once flat, ``cash == starting_equity + sum(trade.pnl)``.
+- ``cash = starting_equity + realised - fees + funding`` and ``equity = cash + unrealized``. Fees
+  are paid when a fill is booked; a round trip's ``pnl`` is net of its share of both the entry and
+  exit fees, so once flat, ``cash == starting_equity + sum(trade.pnl) + funding``.
+- Funding is settled at every 8-hour boundary of UTC event time (00:00, 08:00, 16:00) on each
+  position opened before it, at the position's mark and the venue's newest funding rate: a long
+  pays a positive rate, a short receives it. Each boundary is settled once.
 - A ``fill_id`` is booked at most once: replaying a fill changes nothing.
 - A position is marked at the mid of its newest quote, or at its newest fill's price (the latest
   trade). A stop or target crossed by the mark is reported by ``exits_due`` once per position
@@ -30,6 +33,7 @@ from typing import Any
 from engine.messages import (
     EquitySampled,
     ExitPosition,
+    FundingPaid,
     OrderFilled,
     PortfolioUpdated,
     PositionView,
@@ -39,9 +43,10 @@ from engine.messages import (
 )
 
 DAY_MS = 86_400_000
+FUNDING_INTERVAL_MS = 8 * 3_600_000
 STOP_REASON = "stop"
 TARGET_REASON = "target"
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 _DUST = 1e-9
 
 
@@ -66,6 +71,7 @@ class _Position:
     target: float = 0.0
     regime: str = ""
     initial_stop: float = 0.0
+    funding_rate: float = 0.0
 
 
 class Portfolio:
@@ -75,6 +81,8 @@ class Portfolio:
         self.starting_equity = starting_equity
         self.realised = 0.0
         self.fees = 0.0
+        self.funding = 0.0
+        self._next_funding = 0
         self._positions: dict[str, _Position] = {}
         self._seen: set[str] = set()
         self._peak = starting_equity
@@ -83,8 +91,8 @@ class Portfolio:
 
     @property
     def cash(self) -> float:
-        """Starting equity plus realised PnL minus every fee paid."""
-        return self.starting_equity + self.realised - self.fees
+        """Starting equity plus realised PnL and funding received, minus every fee paid."""
+        return self.starting_equity + self.realised - self.fees + self.funding
 
     @property
     def unrealized(self) -> float:
@@ -137,6 +145,33 @@ class Portfolio:
         two_sided = quote.bid > 0.0 and quote.ask > 0.0
         p.mark = (quote.bid + quote.ask) / 2.0 if two_sided else quote.last
         p.mark_ts = quote.ts
+        p.funding_rate = quote.funding_rate
+
+    def settle_funding(self, ts: int) -> list[FundingPaid]:
+        """Funding of every boundary up to ``ts`` not settled yet, on positions opened before it."""
+        if self._next_funding == 0:
+            self._next_funding = (ts // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+            return []
+        paid: list[FundingPaid] = []
+        while ts >= self._next_funding:
+            boundary = self._next_funding
+            for p in self._positions.values():
+                if p.entry_ts < boundary and p.funding_rate != 0.0:
+                    amount = -p.side.sign * p.qty * p.mark * p.funding_rate
+                    paid.append(FundingPaid(p.symbol, boundary, p.side, p.qty, p.mark, p.funding_rate, amount))
+            self._next_funding += FUNDING_INTERVAL_MS
+        for payment in paid:
+            self.funding += payment.amount
+        return paid
+
+    def book_funding(self, payment: FundingPaid) -> None:
+        """Re-apply a recorded payment while rebuilding from the ledger; later boundaries stay due."""
+        self.funding += payment.amount
+        self._next_funding = max(self._next_funding, payment.ts + FUNDING_INTERVAL_MS)
+
+    def reset_peak(self) -> None:
+        """Measure drawdown from the equity now (an operator acknowledged a drawdown halt)."""
+        self._peak = self.equity
 
     def exits_due(self) -> list[ExitPosition]:
         """Exits for positions whose mark crossed their stop or target, once per position state.
@@ -195,6 +230,8 @@ class Portfolio:
             "starting_equity": self.starting_equity,
             "realised": self.realised,
             "fees": self.fees,
+            "funding": self.funding,
+            "next_funding": self._next_funding,
             "peak_equity": self._peak,
             "day_start_equity": self._day_start,
             "day": self._day,
@@ -211,6 +248,8 @@ class Portfolio:
         p = cls(float(state["starting_equity"]))
         p.realised = float(state["realised"])
         p.fees = float(state["fees"])
+        p.funding = float(state["funding"])
+        p._next_funding = int(state["next_funding"])
         p._peak = float(state["peak_equity"])
         p._day_start = float(state["day_start_equity"])
         p._day = None if state["day"] is None else int(state["day"])
@@ -222,11 +261,18 @@ class Portfolio:
 
     @staticmethod
     def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
-        """A version 1 state (before targets and regimes) as version 2: no target, stop as initial."""
-        if state.get("version") != 1:
-            return state
-        positions = [d | {"target": 0.0, "regime": "", "initial_stop": d["stop"]} for d in state["positions"]]
-        return state | {"version": 2, "positions": positions}
+        """An older state as the current version.
+
+        Version 1 had no targets and regimes (no target, the stop as the initial one); version 2
+        had no funding (none paid, the next boundary set by the first quote).
+        """
+        if state.get("version") == 1:
+            positions = [d | {"target": 0.0, "regime": "", "initial_stop": d["stop"]} for d in state["positions"]]
+            state = state | {"version": 2, "positions": positions}
+        if state.get("version") == 2:
+            positions = [d | {"funding_rate": 0.0} for d in state["positions"]]
+            state = state | {"version": 3, "funding": 0.0, "next_funding": 0, "positions": positions}
+        return state
 
     def _open_or_add(self, pos: _Position | None, f: OrderFilled, qty: float, fee: float) -> None:
         """Open a position of ``qty`` at the fill, or add to ``pos`` at the average entry price."""
@@ -273,6 +319,7 @@ class Portfolio:
             pos.regime,
             f.reason,
             risk,
+            f.fill_id,
         )
 
 

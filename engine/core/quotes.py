@@ -8,7 +8,10 @@ sends ``Quote`` messages for the symbols that changed.
 
 from __future__ import annotations
 
+from engine.core.kill_switch import depth_within
 from engine.messages import BookUpdated, MarketEvent, Quote, TickerUpdated, TradesReceived
+
+_EMPTY = [0.0, 0.0, 0.0, 0.0, -1.0, -1.0, 0.0]
 
 
 class QuoteBook:
@@ -25,10 +28,16 @@ class QuoteBook:
             if not event.bids or not event.asks:
                 return
             bid, ask = event.bids[0][0], event.asks[0][0]
-            last = row[3] if row is not None else (bid + ask) / 2
-            self._quotes[symbol] = [event.ts, bid, ask, last]
+            mid = (bid + ask) / 2
+            if row is None:
+                row = self._quotes[symbol] = [*_EMPTY[:3], mid, *_EMPTY[4:]]
+            row[:3] = event.ts, bid, ask
+            row[4], row[5] = depth_within(event.bids, mid), depth_within(event.asks, mid)
         elif isinstance(event, TickerUpdated):
-            self._quotes[symbol] = [event.ts, event.bid, event.ask, event.last]
+            if row is None:
+                row = self._quotes[symbol] = list(_EMPTY)
+            row[:4] = event.ts, event.bid, event.ask, event.last
+            row[6] = event.funding_rate
         elif isinstance(event, TradesReceived):
             if row is None:
                 return
@@ -39,11 +48,15 @@ class QuoteBook:
 
     def get(self, symbol: str) -> Quote | None:
         row = self._quotes.get(symbol)
-        return None if row is None else Quote(symbol, int(row[0]), row[1], row[2], row[3])
+        return None if row is None else _quote(symbol, row)
 
     def drain_changed(self) -> tuple[Quote, ...]:
         """Quotes that changed since the last drain, then start collecting afresh."""
         quotes = self._quotes
-        changed = tuple(Quote(s, int(r[0]), r[1], r[2], r[3]) for s in self._changed for r in (quotes[s],))
+        changed = tuple(_quote(s, quotes[s]) for s in self._changed)
         self._changed.clear()
         return changed
+
+
+def _quote(symbol: str, row: list[float]) -> Quote:
+    return Quote(symbol, int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6])

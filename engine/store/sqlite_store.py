@@ -39,11 +39,14 @@ import orjson
 
 from engine.messages import (
     EquitySampled,
+    FundingPaid,
     OrderFilled,
     PositionView,
+    SaveLock,
     Side,
     SubmitOrder,
     TradeClosed,
+    TradingState,
 )
 
 T = TypeVar("T")
@@ -90,13 +93,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE positions ADD COLUMN regime TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE trades ADD COLUMN risk REAL NOT NULL DEFAULT 0",
     ),
+    (
+        # Crash safety: a trade kept once per closing fill, funding payments, the trading lock.
+        "ALTER TABLE trades ADD COLUMN fill_id TEXT NOT NULL DEFAULT ''",
+        "CREATE UNIQUE INDEX trades_by_fill ON trades (fill_id) WHERE fill_id != ''",
+        """CREATE TABLE funding (
+            symbol TEXT NOT NULL, ts INTEGER NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('long', 'short')), qty REAL NOT NULL,
+            mark REAL NOT NULL, rate REAL NOT NULL, amount REAL NOT NULL,
+            PRIMARY KEY (symbol, ts))""",
+        """CREATE TABLE locks (
+            scope TEXT PRIMARY KEY, state TEXT NOT NULL, code TEXT NOT NULL,
+            reason TEXT NOT NULL, ts INTEGER NOT NULL)""",
+        "CREATE INDEX orders_by_ts ON orders (ts)",
+    ),
 )
 """Schema migrations in order; ``MIGRATIONS[i]`` takes the database from version i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code writes and the newest it can open."""
 
-TABLES = ("orders", "fills", "positions", "trades", "equity", "events", "kv")
+TABLES = ("orders", "fills", "positions", "trades", "equity", "events", "kv", "funding", "locks")
 """The data tables, as reported by ``StateStore.counts``."""
 
 
@@ -117,13 +134,25 @@ _FILL_COLUMNS = _columns(OrderFilled)
 _POSITION_COLUMNS = _columns(PositionView)
 _TRADE_COLUMNS = _columns(TradeClosed)
 _EQUITY_COLUMNS = _columns(EquitySampled)
+_FUNDING_COLUMNS = _columns(FundingPaid)
 
 _UPSERT_ORDER = (
     _insert_sql("orders", _ORDER_COLUMNS) + " ON CONFLICT(client_oid) DO UPDATE SET status = excluded.status"
 )
 _INSERT_FILL = _insert_sql("fills", _FILL_COLUMNS, "INSERT OR IGNORE")
 _INSERT_POSITION = _insert_sql("positions", (*_POSITION_COLUMNS, "updated_ts"))
-_INSERT_TRADE = _insert_sql("trades", _TRADE_COLUMNS)
+_INSERT_TRADE = _insert_sql("trades", _TRADE_COLUMNS, "INSERT OR IGNORE")
+_INSERT_FUNDING = _insert_sql("funding", _FUNDING_COLUMNS, "INSERT OR IGNORE")
+_UPSERT_LOCK = (
+    _insert_sql("locks", ("scope", "state", "code", "reason", "ts"))
+    + " ON CONFLICT(scope) DO UPDATE SET state = excluded.state, code = excluded.code,"
+    + " reason = excluded.reason, ts = excluded.ts"
+)
+ENGINE_LOCK = "engine"
+"""The scope of the engine-wide trading state in ``locks``."""
+
+OPEN = "submitted"
+"""Status of an order recorded but not yet known to be filled, rejected or cancelled."""
 _INSERT_EQUITY = _insert_sql("equity", _EQUITY_COLUMNS)
 _UPSERT_STATE = _insert_sql("kv", ("key", "value")) + " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 
@@ -248,8 +277,35 @@ class StateStore:
         return self._execute(sql, (status, client_oid)) == 1
 
     def record_fill(self, fill: OrderFilled) -> bool:
-        """Store a fill once; False for a ``fill_id`` already stored (a replayed venue fill)."""
-        return self._execute(_INSERT_FILL, _values(fill, _FILL_COLUMNS)) == 1
+        """Store a fill once and mark its order filled, atomically; False for a ``fill_id`` already
+        stored (a replayed venue fill)."""
+        with self.transaction():
+            added = self._conn.execute(_INSERT_FILL, _values(fill, _FILL_COLUMNS)).rowcount == 1
+            self._conn.execute("UPDATE orders SET status = 'filled' WHERE client_oid = ?", (fill.client_oid,))
+        return added
+
+    def open_orders(self) -> list[SubmitOrder]:
+        """Orders recorded as submitted with no fill: sent, but with no known outcome."""
+        columns = ", ".join(f"o.{c}" for c in _ORDER_COLUMNS[:-1])
+        sql = (
+            f"SELECT {columns} FROM orders o WHERE o.status = ? AND NOT EXISTS "
+            "(SELECT 1 FROM fills f WHERE f.client_oid = o.client_oid) ORDER BY o.ts, o.rowid"
+        )
+        return [_message(SubmitOrder, row) for row in self._conn.execute(sql, (OPEN,))]
+
+    def entry_times(self, since_ts: int) -> list[int]:
+        """Event times of the entry (not reduce-only) orders not rejected since ``since_ts``."""
+        sql = "SELECT ts FROM orders WHERE ts >= ? AND reduce_only = 0 AND status != 'rejected' ORDER BY ts"
+        return [int(row[0]) for row in self._conn.execute(sql, (since_ts,))]
+
+    def save_lock(self, lock: SaveLock) -> None:
+        """Keep the engine-wide trading state."""
+        self._execute(_UPSERT_LOCK, (ENGINE_LOCK, lock.state.value, lock.code, lock.reason, lock.ts))
+
+    def load_lock(self) -> SaveLock | None:
+        """The engine-wide trading state last saved, if any."""
+        row = self._conn.execute("SELECT state, code, reason, ts FROM locks WHERE scope = ?", (ENGINE_LOCK,)).fetchone()
+        return None if row is None else SaveLock(TradingState(row[0]), row[1], row[2], int(row[3]))
 
     def save_positions(self, positions: Sequence[PositionView], ts: int) -> None:
         """Replace the stored open positions with ``positions`` as of event time ``ts``."""
@@ -258,8 +314,33 @@ class StateStore:
             self._conn.execute("DELETE FROM positions")
             self._conn.executemany(_INSERT_POSITION, rows)
 
-    def record_trade(self, trade: TradeClosed) -> None:
-        self._execute(_INSERT_TRADE, _values(trade, _TRADE_COLUMNS))
+    def record_trade(self, trade: TradeClosed) -> bool:
+        """Keep a closed trade; False if the trade of its closing fill is kept already."""
+        return self._execute(_INSERT_TRADE, _values(trade, _TRADE_COLUMNS)) == 1
+
+    def record_funding(self, payment: FundingPaid) -> bool:
+        """Keep a funding payment; False if that symbol's payment at that time is kept already."""
+        return self._execute(_INSERT_FUNDING, _values(payment, _FUNDING_COLUMNS)) == 1
+
+    def funding(self) -> list[FundingPaid]:
+        """Every funding payment, by time."""
+        sql = f"SELECT {', '.join(_FUNDING_COLUMNS)} FROM funding ORDER BY ts, symbol"
+        return [_message(FundingPaid, row) for row in self._conn.execute(sql)]
+
+    def commit_state(
+        self, key: str, value: dict[str, Any], records: Sequence[TradeClosed | FundingPaid]
+    ) -> list[TradeClosed]:
+        """Save a state blob and the trades and funding payments it produced in one transaction.
+
+        Returns the trades that were new (not kept already), for the CSV journal.
+        """
+        with self.transaction():
+            self.put_state(key, value)
+            new = [r for r in records if isinstance(r, TradeClosed) and self.record_trade(r)]
+            for record in records:
+                if isinstance(record, FundingPaid):
+                    self.record_funding(record)
+        return new
 
     def record_equity(self, sample: EquitySampled) -> None:
         self._execute(_INSERT_EQUITY, _values(sample, _EQUITY_COLUMNS))
@@ -285,7 +366,10 @@ class StateStore:
         row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        value = orjson.loads(row[0])
+        try:
+            value = orjson.loads(row[0])
+        except orjson.JSONDecodeError as exc:
+            raise StoreError(f"{self.path}: state {key!r} is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
             raise StoreError(f"{self.path}: state {key!r} is not a JSON object")
         return value
