@@ -193,6 +193,39 @@ def resume(data_dir: Path | None, config_file: Path | None) -> None:
     _trading("ACTIVE", "", data_dir, config_file)
 
 
+@main.command()
+@data_dir_option
+@config_option
+def audit(data_dir: Path | None, config_file: Path | None) -> None:
+    """Check the state database against its own ledger of fills (safe while the engine runs)."""
+    from engine.app import DB_FILE
+    from engine.store.audit import audit as run_audit
+    from engine.store.sqlite_store import StateStore, StoreError
+
+    config = _load(config_file, {})
+    folder = data_dir if data_dir is not None else Path(config.engine.data_dir)
+    path = folder / DB_FILE
+    if not path.exists():
+        _fail(f"no state database at {path}")
+    try:
+        store = StateStore(path)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        report = run_audit(store, config.risk.starting_equity_usdt)
+    finally:
+        store.close()
+    click.echo(
+        f"{report.fills} fills ({report.unbooked_fills} not booked yet), {report.trades} trades, "
+        f"{report.positions} open positions, {report.equity_samples} equity samples"
+    )
+    for problem in report.problems:
+        click.echo(f"PROBLEM: {problem}")
+    if report.problems:
+        sys.exit(1)
+    click.echo("state consistent: positions equal their fills, each fill booked once, no trade lost")
+
+
 @main.command("config")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
 @config_option

@@ -1,4 +1,4 @@
-"""Portfolio: stop and target exits, stop tightening, R risk from the initial stop, regimes, state v1/v2."""
+"""Portfolio: stop and target exits, stop tightening, R risk from the initial stop, regimes, state v1 to v3."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def test_the_closed_trade_carries_the_entry_regime_not_the_exit_fills() -> None:
     )
     assert trade == TradeClosed(
         SYM, BUY, 10.0, MIDNIGHT, 100.0, MIDNIGHT + 60_000, 101.0, 10.0, 0.0, "trend", Regime.HIGH_VOLATILITY,
-        "x", 20.0,
+        "x", 20.0, "f2",
     )  # fmt: skip
 
 
@@ -293,11 +293,13 @@ def test_adding_keeps_the_old_target_when_the_new_fill_has_none() -> None:
 # --- state --------------------------------------------------------------------------------------
 
 
-def test_state_is_version_2_and_holds_target_regime_and_initial_stop() -> None:
+def test_state_is_version_3_and_holds_target_regime_initial_stop_and_funding() -> None:
     p = long_at_100()
     p.move_stop(SYM, 99.0)
+    p.mark(Quote(SYM, MIDNIGHT + 1_000, 99.9, 100.1, 100.0, funding_rate=0.0001))
     state = p.to_state()
-    assert state["version"] == 2
+    assert state["version"] == 3
+    assert (state["funding"], state["next_funding"]) == (0.0, 0)
     (position,) = state["positions"]
     assert (position["target"], position["regime"], position["stop"], position["initial_stop"]) == (
         104.0,
@@ -305,9 +307,10 @@ def test_state_is_version_2_and_holds_target_regime_and_initial_stop() -> None:
         99.0,
         98.0,
     )
+    assert position["funding_rate"] == 0.0001
 
 
-def test_a_version_2_state_round_trip_keeps_the_initial_stop_for_the_trade_risk() -> None:
+def test_a_state_round_trip_keeps_the_initial_stop_for_the_trade_risk() -> None:
     p = long_at_100()
     p.move_stop(SYM, 101.0)
     restored = Portfolio.from_state(json.loads(json.dumps(p.to_state())))
@@ -353,11 +356,13 @@ def test_a_version_1_state_is_read_with_no_target_no_regime_and_its_stop_as_init
     assert (p.realised, p.fees, p.cash) == (12.5, 1.5, 10_011.0)
     assert p.has_fill("f1")
     state = p.to_state()
-    assert state["version"] == 2
+    assert state["version"] == 3
+    assert (state["funding"], state["next_funding"]) == (0.0, 0)
     assert state["positions"][0] == version_1_state()["positions"][0] | {
         "target": 0.0,
         "regime": "",
         "initial_stop": 98.0,
+        "funding_rate": 0.0,
     }
 
 
@@ -369,7 +374,7 @@ def test_a_version_1_position_trades_on_with_its_stop_as_the_risk() -> None:
     assert (trade.risk, trade.regime, trade.strategy) == (20.0, "", "ema_cross")
 
 
-def test_a_version_1_state_survives_a_json_round_trip_as_version_2() -> None:
+def test_a_version_1_state_survives_a_json_round_trip_as_version_3() -> None:
     p = Portfolio.from_state(json.loads(json.dumps(version_1_state())))
     again = Portfolio.from_state(json.loads(json.dumps(p.to_state())))
     assert again.to_state() == p.to_state()
@@ -381,7 +386,51 @@ def test_the_version_1_state_given_is_not_modified() -> None:
     assert state == version_1_state()
 
 
-@pytest.mark.parametrize("version", [0, 3, None, "2"])
+def version_2_state() -> dict[str, Any]:
+    """What a portfolio of the release before funding saved: no funding paid, no next funding time,
+    positions without a funding rate."""
+    v1 = version_1_state()
+    position = v1["positions"][0] | {"target": 104.0, "regime": "TRENDING", "initial_stop": 97.0}
+    return v1 | {"version": 2, "positions": [position]}
+
+
+def test_a_version_2_state_is_read_with_no_funding_paid_and_no_rate() -> None:
+    p = Portfolio.from_state(version_2_state())
+    assert p.position(SYM) == PositionView(SYM, BUY, 10.0, 100.0, 98.0, 101.0, 104.0, "ema_cross", "TRENDING")
+    assert (p.realised, p.fees, p.funding, p.cash) == (12.5, 1.5, 0.0, 10_011.0)
+    state = p.to_state()
+    assert state["version"] == 3
+    assert (state["funding"], state["next_funding"]) == (0.0, 0)
+    assert state["positions"][0] == version_2_state()["positions"][0] | {"funding_rate": 0.0}
+
+
+def test_a_version_2_position_starts_funding_at_the_first_boundary_after_the_restart() -> None:
+    p = Portfolio.from_state(version_2_state())
+    p.mark(Quote(SYM, MIDNIGHT + 3_600_000, 99.9, 100.1, 100.0, funding_rate=0.0001))
+    assert p.settle_funding(MIDNIGHT + 3_600_000) == []  # sets the next funding time, 08:00
+    (paid,) = p.settle_funding(MIDNIGHT + 8 * 3_600_000)
+    assert paid.amount == pytest.approx(-0.1)  # 10 x 100 x 0.01%, paid by the long
+
+
+def test_a_version_2_position_trades_on_with_its_initial_stop_as_the_risk() -> None:
+    p = Portfolio.from_state(version_2_state())
+    (trade,) = p.apply_fill(fill("f2", SELL, 10.0, 99.0, reduce_only=True, reason="stop"))
+    assert (trade.risk, trade.regime, trade.fill_id) == (pytest.approx(30.0), "TRENDING", "f2")
+
+
+def test_a_version_2_state_survives_a_json_round_trip_as_version_3() -> None:
+    p = Portfolio.from_state(json.loads(json.dumps(version_2_state())))
+    again = Portfolio.from_state(json.loads(json.dumps(p.to_state())))
+    assert again.to_state() == p.to_state()
+
+
+def test_the_version_2_state_given_is_not_modified() -> None:
+    state = version_2_state()
+    Portfolio.from_state(state)
+    assert state == version_2_state()
+
+
+@pytest.mark.parametrize("version", [0, 4, None, "3"])
 def test_other_state_versions_are_refused(version: object) -> None:
     state = version_1_state() | {"version": version}
     with pytest.raises(ValueError, match="version"):

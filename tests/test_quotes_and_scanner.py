@@ -19,16 +19,28 @@ from engine.messages import (
 )
 
 T0 = 1_700_000_040_000
+FUNDING = 0.0001  # every ticker's funding rate, carried into its symbol's quote
+NO_BOOK = -1.0  # the depth of a quote whose symbol has had no book yet
 
 
 def ticker(
-    symbol: str = "BTCUSDT", ts: int = T0, bid: float = 99.0, ask: float = 101.0, last: float = 100.0
-) -> TickerUpdated:
-    return TickerUpdated(symbol, ts, last, bid, ask, volume_24h_usdt=1e9, funding_rate=0.0001)
+    symbol: str = "BTCUSDT", ts: int = T0, bid: float = 99.0, ask: float = 101.0, last: float = 100.0,
+    funding: float = FUNDING,
+) -> TickerUpdated:  # fmt: skip
+    return TickerUpdated(symbol, ts, last, bid, ask, volume_24h_usdt=1e9, funding_rate=funding)
 
 
 def book(symbol: str = "BTCUSDT", ts: int = T0, bid: float = 99.5, ask: float = 100.5) -> BookUpdated:
+    """2 units bid at ``bid`` and 3 offered at ``ask``, with more 1.0 further out on each side."""
     return BookUpdated(symbol, ts, ((bid, 2.0), (bid - 1, 5.0)), ((ask, 3.0), (ask + 1, 4.0)))
+
+
+def quote(
+    symbol: str, ts: int, bid: float, ask: float, last: float, depth: tuple[float, float] = (NO_BOOK, NO_BOOK),
+    funding: float = FUNDING,
+) -> Quote:  # fmt: skip
+    """The quote expected: a ticker's funding rate and no book seen unless told."""
+    return Quote(symbol, ts, bid, ask, last, depth[0], depth[1], funding)
 
 
 def trade(symbol: str = "BTCUSDT", ts: int = T0, price: float = 100.2) -> TradesReceived:
@@ -75,27 +87,57 @@ def test_empty_book_has_no_quotes() -> None:
 def test_ticker_sets_bid_ask_last_and_ts() -> None:
     quotes = QuoteBook()
     quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0, ts=T0 + 5))
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 5, 99.0, 101.0, 100.0)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0 + 5, 99.0, 101.0, 100.0)
 
 
 def test_newer_ticker_replaces_the_quote() -> None:
     quotes = QuoteBook()
     quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0))
     quotes.on_event(ticker(ts=T0 + 1, bid=104.0, ask=106.0, last=105.0))
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 1, 104.0, 106.0, 105.0)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0 + 1, 104.0, 106.0, 105.0)
 
 
-def test_book_updates_bid_and_ask_from_the_top_level_and_keeps_last() -> None:
+def test_book_updates_bid_and_ask_from_the_top_level_and_keeps_last_and_funding() -> None:
     quotes = QuoteBook()
     quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0))
-    quotes.on_event(book(ts=T0 + 10, bid=99.7, ask=99.9))
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 10, 99.7, 99.9, 100.0)
+    quotes.on_event(book(ts=T0 + 10, bid=99.75, ask=99.875))
+    # mid 99.8125: both top levels lie within 10 bps of it (0.0998), the next levels do not
+    depth = (99.75 * 2.0, 99.875 * 3.0)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0 + 10, 99.75, 99.875, 100.0, depth)
 
 
 def test_book_without_a_prior_quote_uses_the_mid_as_last() -> None:
     quotes = QuoteBook()
     quotes.on_event(book(bid=99.0, ask=101.0))
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+    # no ticker yet: no funding rate; a book seen with nothing within 10 bps of the mid: depth 0
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0, 99.0, 101.0, 100.0, (0.0, 0.0), funding=0.0)
+
+
+def test_book_depth_is_the_usdt_within_10_bps_of_the_mid_on_each_side() -> None:
+    quotes = QuoteBook()
+    # mid 100, so the band is 99.9 to 100.1: the first two levels of each side lie in it
+    bids = ((99.95, 10.0), (99.91, 20.0), (99.85, 1_000.0))
+    asks = ((100.05, 30.0), (100.09, 40.0), (100.2, 1_000.0))
+    quotes.on_event(BookUpdated("BTCUSDT", T0, bids, asks))
+    q = quotes.get("BTCUSDT")
+    assert q is not None
+    assert (q.bid_depth_usdt, q.ask_depth_usdt) == pytest.approx((99.95 * 10 + 99.91 * 20, 100.05 * 30 + 100.09 * 40))
+
+
+def test_a_newer_book_replaces_the_depth_and_a_ticker_keeps_it() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(book(bid=99.75, ask=99.875))
+    quotes.on_event(book(ts=T0 + 1, bid=99.0, ask=101.0))
+    quotes.on_event(ticker(ts=T0 + 2, bid=99.0, ask=101.0, last=100.5))
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0 + 2, 99.0, 101.0, 100.5, (0.0, 0.0))
+
+
+def test_a_newer_ticker_replaces_the_funding_rate() -> None:
+    quotes = QuoteBook()
+    quotes.on_event(ticker(funding=0.0001))
+    quotes.on_event(ticker(ts=T0 + 1, funding=-0.0003))
+    q = quotes.get("BTCUSDT")
+    assert q is not None and q.funding_rate == -0.0003
 
 
 @pytest.mark.parametrize(
@@ -111,7 +153,7 @@ def test_book_with_an_empty_side_is_ignored(empty: BookUpdated) -> None:
     quotes.on_event(ticker())
     quotes.drain_changed()
     quotes.on_event(empty)
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
     assert quotes.drain_changed() == ()
 
 
@@ -126,7 +168,7 @@ def test_trade_after_a_quote_updates_last_only() -> None:
     quotes = QuoteBook()
     quotes.on_event(ticker(bid=99.0, ask=101.0, last=100.0))
     quotes.on_event(trade(ts=T0 + 20, price=100.7))
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0 + 20, 99.0, 101.0, 100.7)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0 + 20, 99.0, 101.0, 100.7)
 
 
 def test_trade_uses_the_close_of_merged_trades_as_last() -> None:
@@ -143,8 +185,8 @@ def test_events_of_one_symbol_do_not_touch_another() -> None:
     quotes.on_event(ticker("BTCUSDT", bid=99.0, ask=101.0, last=100.0))
     quotes.on_event(ticker("ETHUSDT", bid=9.0, ask=11.0, last=10.0))
     quotes.on_event(trade("ETHUSDT", price=10.5))
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
-    assert quotes.get("ETHUSDT") == Quote("ETHUSDT", T0, 9.0, 11.0, 10.5)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+    assert quotes.get("ETHUSDT") == quote("ETHUSDT", T0, 9.0, 11.0, 10.5)
 
 
 def test_trade_for_a_symbol_without_a_quote_is_ignored_even_when_others_have_quotes() -> None:
@@ -169,8 +211,8 @@ def test_drain_changed_returns_each_changed_symbol_once_with_its_newest_quote() 
     quotes.on_event(ticker("ETHUSDT", bid=9.0, ask=11.0, last=10.0))
     drained = quotes.drain_changed()
     assert sorted(drained, key=lambda q: q.symbol) == [
-        Quote("BTCUSDT", T0 + 2, 99.0, 101.0, 100.4),
-        Quote("ETHUSDT", T0, 9.0, 11.0, 10.0),
+        quote("BTCUSDT", T0 + 2, 99.0, 101.0, 100.4),
+        quote("ETHUSDT", T0, 9.0, 11.0, 10.0),
     ]
 
 
@@ -187,14 +229,14 @@ def test_drain_changed_reports_only_symbols_changed_since_the_last_drain() -> No
     quotes.on_event(ticker("ETHUSDT"))
     quotes.drain_changed()
     quotes.on_event(trade("ETHUSDT", ts=T0 + 1, price=100.9))
-    assert quotes.drain_changed() == (Quote("ETHUSDT", T0 + 1, 99.0, 101.0, 100.9),)
+    assert quotes.drain_changed() == (quote("ETHUSDT", T0 + 1, 99.0, 101.0, 100.9),)
 
 
 def test_drain_keeps_the_quotes_readable() -> None:
     quotes = QuoteBook()
     quotes.on_event(ticker())
     quotes.drain_changed()
-    assert quotes.get("BTCUSDT") == Quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
+    assert quotes.get("BTCUSDT") == quote("BTCUSDT", T0, 99.0, 101.0, 100.0)
 
 
 @given(

@@ -1,11 +1,12 @@
-"""RiskGate sizing modes: size_scale, notional sizing capped by the risk budget, per-strategy budgets."""
+"""RiskGate sizing modes: size_scale and the high-volatility cap, notional sizing capped by the risk
+budget, per-strategy budgets."""
 
 from __future__ import annotations
 
 import pytest
 
 from engine.core.risk import BUDGET, HEAT_CAP, Approved, Denied, RiskGate, RiskLimits
-from engine.messages import EnterPosition, PortfolioUpdated, PositionView, Side
+from engine.messages import EnterPosition, PortfolioUpdated, PositionView, Quote, Regime, Side
 
 DAY_MS = 86_400_000
 NOON = 19_700 * DAY_MS + DAY_MS // 2
@@ -24,15 +25,20 @@ def view(
 
 def intent(
     symbol: str = "BTCUSDT", *, price: float = 100.0, stop: float = 98.0, side: Side = Side.LONG,
-    strategy: str = "trend", size_scale: float = 1.0, notional: float = 0.0,
+    strategy: str = "trend", size_scale: float = 1.0, notional: float = 0.0, regime: str = "",
 ) -> EnterPosition:  # fmt: skip
     return EnterPosition(
-        symbol, NOON, side, price, stop, strategy, "test", size_scale=size_scale, notional=notional
+        symbol, NOON, side, price, stop, strategy, "test", regime=regime, size_scale=size_scale, notional=notional
     )  # fmt: skip
+
+
+# every symbol the tests trade, each given a fresh, tight, deep quote so no kill-switch blocks it
+SYMBOLS = ("BTCUSDT", "ETHUSDT", *(f"{c}USDT" for c in "ABCDE"), *(f"S{i}USDT" for i in range(5)))
 
 
 def gate(*positions: PositionView, limits: RiskLimits | None = None) -> RiskGate:
     g = RiskGate(limits or RiskLimits())
+    g.on_quotes(tuple(Quote(s, NOON, 99.99, 100.01, 100.0, bid_depth_usdt=1e6, ask_depth_usdt=1e6) for s in SYMBOLS))
     g.on_portfolio(update(*positions))
     return g
 
@@ -85,7 +91,26 @@ def test_a_scaled_size_is_still_capped_by_the_margin_of_one_slot() -> None:
     # a 0.1 stop buys 1,000 units, x 0.5 = 500 > the 60 one slot's margin allows
     a = approved(gate().evaluate(intent(stop=99.9, size_scale=0.5)))
     assert a.qty == pytest.approx(60.0)
-    assert "size x0.5" in a.note and "capped by the margin budget" in a.note
+    assert a.note == "size x0.5; size capped at 6000.00 USDT notional by the margin share of one slot (3x leverage)"
+
+
+def test_high_volatility_caps_the_scale_at_high_vol_size_scale() -> None:
+    a = approved(gate().evaluate(intent(regime=Regime.HIGH_VOLATILITY)))
+    assert (a.qty, a.risk_usdt, a.note) == (pytest.approx(25.0), pytest.approx(50.0), "size x0.5")
+
+
+def test_high_volatility_keeps_a_smaller_scale_asked_for() -> None:
+    a = approved(gate().evaluate(intent(regime=Regime.HIGH_VOLATILITY, size_scale=0.25)))
+    assert (a.qty, a.note) == (pytest.approx(12.5), "size x0.25")
+
+
+def test_the_high_vol_cap_is_configurable() -> None:
+    g = gate(limits=RiskLimits(high_vol_size_scale=1.0))
+    assert approved(g.evaluate(intent(regime=Regime.HIGH_VOLATILITY))).qty == 50.0
+
+
+def test_other_regimes_are_not_scaled_down() -> None:
+    assert approved(gate().evaluate(intent(regime=Regime.TRENDING))).qty == 50.0
 
 
 # --- notional sizing ----------------------------------------------------------------------------
@@ -128,8 +153,9 @@ def test_no_notional_means_the_risk_based_size() -> None:
 
 # --- strategy budgets ---------------------------------------------------------------------------
 
-# a heat cap that never binds, so only the budget can deny; one slot may hold 6,000 USDT (60 units at 100)
-BUDGETS = RiskLimits(strategy_budgets=(("long_dip", 5_000.0),), portfolio_heat_cap_pct=1.0)
+# a heat cap and a bot-level margin cap that never bind, so only the strategy budget can deny; one
+# slot may hold 6,000 USDT (60 units at 100)
+BUDGETS = RiskLimits(strategy_budgets=(("long_dip", 5_000.0),), portfolio_heat_cap_pct=1.0, max_open_share=1.0)
 
 
 def test_an_entry_within_the_strategy_budget_is_approved() -> None:
@@ -203,6 +229,7 @@ def test_several_budgets_are_kept_apart() -> None:
     limits = RiskLimits(
         strategy_budgets=(("long_dip", 5_000.0), ("xs_momentum", 1_000.0)),
         portfolio_heat_cap_pct=1.0,
+        max_open_share=1.0,
     )
     g = gate(view("AUSDT", 45.0), view("BUSDT", 5.0, strategy="xs_momentum"), limits=limits)
     assert approved(g.evaluate(intent("CUSDT", strategy="xs_momentum", notional=500.0))).qty == pytest.approx(5.0)

@@ -1,13 +1,15 @@
-"""The state database: schema, WAL, idempotent fills, round trips, batches, refusal of bad files."""
+"""The state database: schema and migrations, WAL, idempotent fills and trades, funding, the trading
+lock, round trips, batches, refusal of bad files."""
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,17 @@ from hypothesis import strategies as st
 
 from engine.messages import (
     EquitySampled,
+    FundingPaid,
     OrderFilled,
     PositionView,
+    SaveLock,
     Side,
     SubmitOrder,
     TradeClosed,
+    TradingState,
 )
 from engine.store import SCHEMA_VERSION, StateStore, StoreError
+from engine.store.sqlite_store import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +100,7 @@ def store(db_path: Path) -> Iterator[StateStore]:
 
 
 def test_new_store_creates_every_table(store: StateStore, db_path: Path) -> None:
-    tables = ("orders", "fills", "positions", "trades", "equity", "events", "kv")
+    tables = ("orders", "fills", "positions", "trades", "equity", "events", "kv", "funding", "locks")
     names = {r[0] for r in sql(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert names >= {"schema_version", *tables}
     assert store.counts() == dict.fromkeys(tables, 0)
@@ -111,7 +117,30 @@ def test_migrations_are_recorded_once_across_reopen(store: StateStore, db_path: 
     reopened.close()
     versions = sql(db_path, "SELECT version FROM schema_version")
     assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
+
+
+def test_a_version_2_database_is_migrated_keeping_its_rows(db_path: Path) -> None:
+    # a database the previous release wrote: migrations 1 and 2 only, with a trade without fill_id
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:2], start=1):
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    columns = [f.name for f in fields(TRADE) if f.name != "fill_id"]
+    values = [TRADE.side.value if c == "side" else getattr(TRADE, c) for c in columns]
+    conn.execute(f"INSERT INTO trades ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
+    conn.commit()
+    conn.close()
+    store = StateStore(db_path)
+    assert store.schema_version() == 3
+    assert store.trades() == [TRADE]
+    assert store.record_trade(replace(TRADE, fill_id="f-9")) is True
+    assert store.record_trade(replace(TRADE, fill_id="f-9")) is False
+    assert (store.counts()["trades"], store.funding(), store.load_lock()) == (2, [], None)
+    store.close()
 
 
 def test_order_status_is_updated_and_resubmit_keeps_fields(store: StateStore, db_path: Path) -> None:
@@ -153,6 +182,41 @@ def test_state_that_is_not_json_raises_store_error(store: StateStore) -> None:
         store.put_state("risk", {"lock": object()})
 
 
+def test_a_trade_is_kept_once_per_closing_fill(store: StateStore) -> None:
+    first = replace(TRADE, fill_id="f-7")
+    assert store.record_trade(first) is True
+    assert store.record_trade(first) is False
+    assert store.record_trade(replace(first, pnl=1.0)) is False  # the same fill booked again after a crash
+    assert store.trades() == [first]
+
+
+@pytest.mark.parametrize("field", ["pnl", "fees", "exit_price"])
+def test_a_trade_that_cannot_be_stored_fails_loudly_rather_than_pass_for_a_replay(
+    store: StateStore, field: str
+) -> None:
+    # SQLite stores a NaN as NULL, which NOT NULL refuses: only a true duplicate may be skipped
+    broken = replace(TRADE, fill_id="f-7", **{field: math.nan})
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_trade(broken)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit_state("portfolio", {"cash": 1.0}, [broken])
+    assert (store.trades(), store.get_state("portfolio")) == ([], None)
+
+
+def test_a_fill_or_payment_that_cannot_be_stored_fails_loudly(store: StateStore) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_fill(replace(FILL, price=math.nan))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_funding(replace(PAYMENT, amount=math.nan))
+    assert (store.fills(), store.funding()) == ([], [])
+
+
+def test_trades_without_a_fill_id_are_all_kept(store: StateStore) -> None:
+    assert store.record_trade(TRADE) is True
+    assert store.record_trade(TRADE) is True
+    assert store.counts()["trades"] == 2
+
+
 def test_trades_round_trip_equal_to_the_dataclass(store: StateStore) -> None:
     second = replace(TRADE, symbol="SOLUSDT", pnl=-12.5, regime="trend")
     store.record_trade(TRADE)
@@ -175,6 +239,54 @@ def test_any_trade_round_trips_exactly(
     store.record_trade(trade)
     assert store.trades() == [trade]
     store.close()
+
+
+PAYMENT = FundingPaid("BTCUSDT", 1_700_006_400_000, Side.LONG, 0.015, 37_100.0, 0.0001, -0.05565)
+
+
+def test_funding_is_kept_once_per_symbol_and_time(store: StateStore) -> None:
+    later = replace(PAYMENT, ts=PAYMENT.ts + 28_800_000)
+    other = replace(PAYMENT, symbol="ETHUSDT", side=Side.SHORT, amount=0.2)
+    assert store.record_funding(later) is True
+    assert store.record_funding(other) is True
+    assert store.record_funding(PAYMENT) is True
+    assert store.record_funding(PAYMENT) is False
+    assert store.funding() == [PAYMENT, other, later]  # by time, then symbol
+
+
+def test_commit_state_keeps_the_state_its_trades_and_funding_at_once(store: StateStore) -> None:
+    trade = replace(TRADE, fill_id="f-7")
+    assert store.commit_state("portfolio", {"cash": 1.0}, [trade, PAYMENT]) == [trade]
+    assert store.commit_state("portfolio", {"cash": 2.0}, [trade, PAYMENT]) == []  # replayed: nothing new
+    assert store.get_state("portfolio") == {"cash": 2.0}
+    assert (store.trades(), store.funding()) == ([trade], [PAYMENT])
+
+
+def test_a_failing_commit_state_keeps_none_of_it(store: StateStore) -> None:
+    with pytest.raises(StoreError):
+        store.commit_state("portfolio", {"lock": object()}, [replace(TRADE, fill_id="f-7"), PAYMENT])
+    assert (store.get_state("portfolio"), store.trades(), store.funding()) == (None, [], [])
+
+
+def test_the_trading_lock_is_saved_and_replaced(store: StateStore) -> None:
+    assert store.load_lock() is None
+    halted = SaveLock(TradingState.HALTED, "DAILY_LOSS", "daily loss limit", 1_700_000_000_000)
+    store.save_lock(halted)
+    assert store.load_lock() == halted
+    active = SaveLock(TradingState.ACTIVE, "", "", 1_700_086_400_000)
+    store.save_lock(active)
+    assert store.load_lock() == active
+    assert store.counts()["locks"] == 1
+
+
+def test_entry_times_are_those_of_entries_not_rejected(store: StateStore) -> None:
+    exit_order = replace(ORDER, client_oid="x-1", ts=ORDER.ts + 2, reduce_only=True)
+    store.record_order(ORDER, "submitted")
+    store.record_order(replace(ORDER, client_oid="e-2", ts=ORDER.ts + 1), "rejected")
+    store.record_order(exit_order, "submitted")
+    store.record_order(replace(ORDER, client_oid="e-3", ts=ORDER.ts + 3), "filled")
+    store.record_order(replace(ORDER, client_oid="e-0", ts=ORDER.ts - 1), "filled")
+    assert store.entry_times(ORDER.ts) == [ORDER.ts, ORDER.ts + 3]
 
 
 def test_equity_and_events_are_counted(store: StateStore) -> None:

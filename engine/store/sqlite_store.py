@@ -139,10 +139,12 @@ _FUNDING_COLUMNS = _columns(FundingPaid)
 _UPSERT_ORDER = (
     _insert_sql("orders", _ORDER_COLUMNS) + " ON CONFLICT(client_oid) DO UPDATE SET status = excluded.status"
 )
-_INSERT_FILL = _insert_sql("fills", _FILL_COLUMNS, "INSERT OR IGNORE")
+# ON CONFLICT skips only a true duplicate; "INSERT OR IGNORE" would also swallow a NOT NULL or
+# CHECK violation (a NaN is stored as NULL) and report lost data as a replay.
+_INSERT_FILL = _insert_sql("fills", _FILL_COLUMNS) + " ON CONFLICT(fill_id) DO NOTHING"
 _INSERT_POSITION = _insert_sql("positions", (*_POSITION_COLUMNS, "updated_ts"))
-_INSERT_TRADE = _insert_sql("trades", _TRADE_COLUMNS, "INSERT OR IGNORE")
-_INSERT_FUNDING = _insert_sql("funding", _FUNDING_COLUMNS, "INSERT OR IGNORE")
+_INSERT_TRADE = _insert_sql("trades", _TRADE_COLUMNS) + " ON CONFLICT(fill_id) WHERE fill_id != '' DO NOTHING"
+_INSERT_FUNDING = _insert_sql("funding", _FUNDING_COLUMNS) + " ON CONFLICT(symbol, ts) DO NOTHING"
 _UPSERT_LOCK = (
     _insert_sql("locks", ("scope", "state", "code", "reason", "ts"))
     + " ON CONFLICT(scope) DO UPDATE SET state = excluded.state, code = excluded.code,"
@@ -164,6 +166,14 @@ def _values(message: Any, columns: Sequence[str]) -> tuple[Any, ...]:
     )
 
 
+def _schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if exists is None:
+        return 0
+    version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    return int(version or 0)
+
+
 def _message(build: Callable[..., T], row: sqlite3.Row) -> T:
     """Rebuild a message from a row whose columns are exactly the message's fields."""
     values = dict(zip(row.keys(), row, strict=True))
@@ -179,6 +189,8 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._depth = 0
+        if path.exists():
+            self._inspect()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -186,40 +198,55 @@ class StateStore:
             raise StoreError(f"cannot open state database {path}: {exc}") from exc
         try:
             self._conn.row_factory = sqlite3.Row
-            self._check_file()
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"{self.path} cannot use WAL journaling (got {mode!r})")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._migrate()
         except sqlite3.Error as exc:
             self._conn.close()
-            raise StoreError(
-                f"{path} is not a usable SQLite state database ({exc}); it is never recreated "
-                "automatically: move it aside or restore a backup"
-            ) from exc
+            raise self._unusable(exc) from exc
         except StoreError:
             self._conn.close()
             raise
 
-    def _check_file(self) -> None:
-        """Refuse damaged, foreign or too-new files before changing anything in them."""
-        problems = [row[0] for row in self._conn.execute("PRAGMA quick_check")]
-        if problems != ["ok"]:
-            raise StoreError(f"{self.path} is damaged: {'; '.join(problems[:5])}")
-        tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master")}
-        if tables and "schema_version" not in tables:
-            raise StoreError(
-                f"{self.path} is an SQLite database but not an engine state database "
-                f"(tables: {', '.join(sorted(tables))})"
-            )
-        version = self.schema_version()
+    def _unusable(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"{self.path} is not a usable SQLite state database ({exc}); it is never recreated "
+            "automatically: move it aside or restore a backup"
+        )
+
+    def _inspect(self) -> None:
+        """Refuse damaged, foreign or too-new files before changing anything in them.
+
+        The checks run on a read-only connection: closing a read-write one would checkpoint the
+        write-ahead log into a damaged file and delete the log, destroying what a recovery needs.
+        """
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise StoreError(f"{self.path} is damaged: {'; '.join(problems[:5])}")
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if tables and "schema_version" not in tables:
+                raise StoreError(
+                    f"{self.path} is an SQLite database but not an engine state database "
+                    f"(tables: {', '.join(sorted(tables))})"
+                )
+            version = _schema_version(conn)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from exc
+        finally:
+            conn.close()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has schema version {version}, newer than {SCHEMA_VERSION} known "
                 "to this engine: upgrade the engine or use another state file"
             )
-        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode != "wal":
-            raise StoreError(f"{self.path} cannot use WAL journaling (got {mode!r})")
 
     def _migrate(self) -> None:
         self._conn.execute(
@@ -236,13 +263,7 @@ class StateStore:
 
     def schema_version(self) -> int:
         """The newest migration applied to the file; 0 for a new, empty file."""
-        exists = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        if exists is None:
-            return 0
-        version = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-        return int(version or 0)
+        return _schema_version(self._conn)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -388,6 +409,11 @@ class StateStore:
         """Every fill, in the order recorded."""
         sql = f"SELECT {', '.join(_FILL_COLUMNS)} FROM fills ORDER BY rowid"
         return [_message(OrderFilled, row) for row in self._conn.execute(sql)]
+
+    def equity_samples(self) -> list[EquitySampled]:
+        """The equity curve, in the order sampled."""
+        sql = f"SELECT {', '.join(_EQUITY_COLUMNS)} FROM equity ORDER BY rowid"
+        return [EquitySampled(*row) for row in self._conn.execute(sql)]
 
     def counts(self) -> dict[str, int]:
         """Rows per data table, for status and tests."""
