@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pykka
 from loguru import logger
 
 from actors.base import SingletonActor
@@ -57,7 +58,13 @@ class ExecutionActor(SingletonActor):
         if store is None:
             self._reject(order, "the store is restarting: an order is never sent before it is recorded")
             return
-        store.ask(RecordOrder(order), block=True, timeout=STORE_TIMEOUT_S)
+        try:
+            recorded = store.ask(RecordOrder(order), block=True, timeout=STORE_TIMEOUT_S)
+        except (pykka.Timeout, pykka.ActorDeadError):
+            recorded = False
+        if recorded is not True:
+            self._reject(order, "the store could not record it: an order is never sent before it is recorded")
+            return
         quote = self.quotes.get(order.symbol)
         try:
             if quote is None:

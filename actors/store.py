@@ -8,6 +8,7 @@ before it takes effect) is an ``ask``: the answer comes after the commit.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from engine.messages import (
     SaveLock,
     SaveState,
 )
-from engine.store.sqlite_store import OPEN, StateStore
+from engine.store.sqlite_store import OPEN, StateStore, StoreError
 
 
 class StoreActor(SingletonActor):
@@ -64,6 +65,15 @@ class StoreActor(SingletonActor):
                 closable.close()
 
     def on_receive(self, message: Any) -> Any:
+        """Apply one message. A write the database refuses is logged and answered with None (an
+        ask) rather than crashing the Store, which would drop every write queued behind it."""
+        try:
+            return self._apply(message)
+        except (sqlite3.Error, StoreError) as exc:
+            logger.error("store: could not apply {}: {}", type(message).__name__, exc)
+            return None
+
+    def _apply(self, message: Any) -> Any:
         db, trades, equity = self.db, self.trades, self.equity
         assert db is not None and trades is not None and equity is not None
         if isinstance(message, PortfolioUpdated):

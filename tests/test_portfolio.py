@@ -149,11 +149,6 @@ def test_fill_without_qty_is_an_error() -> None:
         Portfolio(10_000.0).apply_fill(fill("f1", BUY, 0.0, 100.0, 0.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: apply_fill refuses qty or price <= 0 but not NaN or infinity, so such a fill is "
-    "booked and makes equity NaN (and its trade's NaN PnL cannot be journaled)",
-)
 @pytest.mark.parametrize(("qty", "price"), [(math.nan, 100.0), (50.0, math.nan), (50.0, math.inf)])
 def test_fill_with_a_qty_or_price_that_is_not_finite_is_an_error(qty: float, price: float) -> None:
     p = Portfolio(10_000.0)

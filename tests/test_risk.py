@@ -305,9 +305,7 @@ def test_a_symbol_without_a_quote_is_stale_data() -> None:
 def test_a_quote_older_than_stale_s_against_the_market_clock_is_stale_data() -> None:
     g = gate()
     g.on_quotes((quote("ETHUSDT", NOON + 31_000),))  # the market moved on; BTCUSDT's quote is 31 s old
-    assert denied(g.evaluate(intent("BTCUSDT", ts=NOON + 31_000))) == Denied(
-        STALE_DATA, "last update 31.0s old > 30s"
-    )
+    assert denied(g.evaluate(intent("BTCUSDT", ts=NOON + 31_000))) == Denied(STALE_DATA, "last update 31.0s old > 30s")
     assert isinstance(g.evaluate(intent("ETHUSDT", ts=NOON + 31_000)), Approved)
 
 
@@ -581,12 +579,6 @@ def test_a_total_loss_of_the_budget_share_puts_trading_into_reducing_and_flatten
     assert g.exit_order(exits[0]) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production bug: a REDUCING exit that Execution rejects (no quote, store restarting) stays in "
-    "RiskGate._flattening, and neither release() nor later updates clear it, so flatten never retries it "
-    "and the position is never closed while REDUCING",
-)
 def test_a_rejected_exit_is_tried_again_while_reducing() -> None:
     held = view("BTCUSDT")
     g = gate(held)

@@ -64,7 +64,9 @@ class RiskWorld(RuleBasedStateMachine):
         self.gate = RiskGate(self.limits)
         self.publish(self.equity, 0)
 
-    def worst_case(self, extra: str = "", extra_risk: float = 0.0, extra_margin: float = 0.0) -> tuple[int, float, float]:
+    def worst_case(
+        self, extra: str = "", extra_risk: float = 0.0, extra_margin: float = 0.0
+    ) -> tuple[int, float, float]:
         """Slots, heat and margin if every in-flight order fills or is rejected, whichever is worse."""
         risks: dict[str, float] = {}
         margins: dict[str, float] = {}

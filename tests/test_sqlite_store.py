@@ -72,6 +72,7 @@ TRADE = TradeClosed(
     regime="range",
     reason="take profit",
 )
+PAYMENT = FundingPaid("BTCUSDT", 1_700_006_400_000, Side.LONG, 0.015, 37_100.0, 0.0001, -0.05565)
 BTC = PositionView("BTCUSDT", Side.LONG, 0.015, 37_012.3, 36_500.5, 37_100.0)
 ETH = PositionView("ETHUSDT", Side.SHORT, 1.25, 2_050.4, 2_090.0, 2_040.0)
 SOL = PositionView("SOLUSDT", Side.LONG, 40.0, 61.2, 59.9, 61.0)
@@ -239,9 +240,6 @@ def test_any_trade_round_trips_exactly(
     store.record_trade(trade)
     assert store.trades() == [trade]
     store.close()
-
-
-PAYMENT = FundingPaid("BTCUSDT", 1_700_006_400_000, Side.LONG, 0.015, 37_100.0, 0.0001, -0.05565)
 
 
 def test_funding_is_kept_once_per_symbol_and_time(store: StateStore) -> None:

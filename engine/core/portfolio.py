@@ -116,8 +116,8 @@ class Portfolio:
         """Book a fill: open, add to, reduce, close or reverse a position; return closed trades."""
         if f.fill_id in self._seen:
             return []
-        if f.qty <= 0.0 or f.price <= 0.0:
-            raise ValueError(f"fill {f.fill_id} needs a positive qty and price: {f}")
+        if not (0.0 < f.qty < math.inf and 0.0 < f.price < math.inf):
+            raise ValueError(f"fill {f.fill_id} needs a positive qty and price, both finite: {f}")
         self._seen.add(f.fill_id)
         pos = self._positions.get(f.symbol)
         if pos is None or pos.side is f.side:

@@ -240,8 +240,10 @@ class RiskGate:
         self._corr_ts = update.ts
 
     def release(self, symbol: str) -> None:
-        """Drop the reservation of ``symbol``: its order was rejected or cancelled."""
+        """An order of ``symbol`` was rejected or cancelled: drop its reservation, and if it was
+        a REDUCING exit, let the next ``flatten`` try again."""
         self._pending.pop(symbol, None)
+        self._flattening.discard(symbol)
 
     def exposure(self, exclude: str = "") -> Exposure:
         """Slots, heat and margin of the open and pending positions, ``exclude`` left out.
