@@ -54,6 +54,7 @@ from engine.core.risk import (
     SIZE_ZERO,
     Approved,
     Denied,
+    Exposure,
     RiskGate,
 )
 from engine.messages import (
@@ -139,10 +140,15 @@ class RiskGateWorld(RuleBasedStateMachine):
 
     @initialize(
         max_positions=st.integers(1, 4),
-        heat_cap=st.sampled_from([0.02, 0.03, 0.05]),
+        heat_cap=st.sampled_from([0.01, 0.02, 0.03, 0.05]),
+        open_share=st.sampled_from([0.5, 1.0]),
         symbol_cap=st.sampled_from([0.0, 2_500.0]),
+        started=st.sampled_from([True] * 4 + [False]),
     )
-    def configure(self, max_positions: int, heat_cap: float, symbol_cap: float) -> None:
+    def configure(
+        self, max_positions: int, heat_cap: float, open_share: float, symbol_cap: float, started: bool
+    ) -> None:
+        """The limits, and (unless not ``started``) a first portfolio update and good quotes."""
         self.limits = RiskLimits(
             risk_per_trade_pct=0.01,
             portfolio_heat_cap_pct=heat_cap,
@@ -152,7 +158,7 @@ class RiskGateWorld(RuleBasedStateMachine):
             max_total_loss_pct=0.25,
             starting_equity=10_000.0,
             budget_usdt=10_000.0,
-            max_open_share=0.5,
+            max_open_share=open_share,
             max_entries_per_minute=3,
             max_entries_per_hour=8,
             max_entries_per_day=20,
@@ -161,6 +167,9 @@ class RiskGateWorld(RuleBasedStateMachine):
             max_symbol_notional_usdt=symbol_cap,
         )
         self.gate = RiskGate(self.limits)
+        if started:
+            self.refresh_quotes(0)
+            self.publish(1.0, 1.0, 0, False, 1.0)
 
     # --- the model's predictions ----------------------------------------------------------------
 
@@ -238,10 +247,9 @@ class RiskGateWorld(RuleBasedStateMachine):
         symbol=st.sampled_from(SYMBOLS),
         side=st.sampled_from(Side),
         price=st.floats(0.5, 50_000.0),
-        stop_frac=st.floats(0.001, 0.2),
-        bad_stop=st.sampled_from([None] * 9 + [0.0, -0.01, math.nan]),
-        scale=st.sampled_from([1.0] * 6 + [0.5, 0.3, 0.0, 1.5, math.nan]),
-        notional=st.sampled_from([0.0] * 6 + [500.0, 5_000.0, -1.0]),
+        stop_frac=st.one_of(st.floats(0.001, 0.2), st.floats(0.0001, 0.005)),  # tight stops hit the caps
+        scale=st.sampled_from([1.0, 1.0, 1.0, 0.5]),
+        notional=st.sampled_from([0.0, 0.0, 0.0, 500.0, 5_000.0]),
         regime=st.sampled_from(["", *Regime]),
         strategy=st.sampled_from(["ema_cross", "dip"]),
         lot=st.sampled_from([0.0, 0.001, 1.0]),
@@ -253,7 +261,6 @@ class RiskGateWorld(RuleBasedStateMachine):
         side: Side,
         price: float,
         stop_frac: float,
-        bad_stop: float | None,
         scale: float,
         notional: float,
         regime: str,
@@ -261,19 +268,64 @@ class RiskGateWorld(RuleBasedStateMachine):
         lot: float,
         dt: int,
     ) -> None:
+        """A well-formed intent: a stop on the right side, a valid size scale and notional."""
         self.ts += dt
-        stop = price * (1.0 - side.sign * (stop_frac if bad_stop is None else bad_stop))
+        stop = price * (1.0 - side.sign * stop_frac)
         i = EnterPosition(symbol, self.ts, side, price, stop, strategy, "prop", 0.0, regime, scale, notional)
+        self.evaluate(i, lot)
+
+    @rule(
+        symbol=st.sampled_from(SYMBOLS),
+        side=st.sampled_from(Side),
+        price=st.floats(0.5, 50_000.0),
+        stop_frac=st.sampled_from([0.01, 0.01, 0.01, 0.0, -0.01, math.nan, math.inf]),
+        scale=st.sampled_from([1.0, 1.0, 0.3, 0.0, 1.5, math.nan, -1.0]),
+        notional=st.sampled_from([0.0, 0.0, 500.0, -1.0, math.inf, math.nan]),
+        regime=st.sampled_from(["", *Regime]),
+        lot=st.sampled_from([0.0, 0.001, 1.0]),
+        dt=st.integers(0, 10_000),
+    )
+    def enter_odd(
+        self,
+        symbol: str,
+        side: Side,
+        price: float,
+        stop_frac: float,
+        scale: float,
+        notional: float,
+        regime: str,
+        lot: float,
+        dt: int,
+    ) -> None:
+        """An intent with any stop (at the entry, on the wrong side, NaN), size scale and notional."""
+        self.ts += dt
+        stop = price * (1.0 - side.sign * stop_frac)
+        i = EnterPosition(symbol, self.ts, side, price, stop, "dip", "prop", 0.0, regime, scale, notional)
+        self.evaluate(i, lot)
+
+    @precondition(lambda self: bool(self.view))
+    @rule(data=st.data(), stop_frac=st.floats(0.001, 0.2), dt=st.integers(0, 10_000))
+    def reverse(self, data: st.DataObject, stop_frac: float, dt: int) -> None:
+        """A strategy flips: an intent on the side opposite to a position the gate was shown."""
+        assert self.view is not None
+        symbol = data.draw(st.sampled_from(sorted(self.view)))
+        side = self.view[symbol].side.opposite
+        price = self.view[symbol].entry
+        self.ts += dt
+        stop = price * (1.0 - side.sign * stop_frac)
+        self.evaluate(EnterPosition(symbol, self.ts, side, price, stop, "ema_cross", "flip"), 0.0)
+
+    def evaluate(self, i: EnterPosition, lot: float) -> None:
         expected = self.expected_code(i)
         before = self.gate.exposure()
-        others = self.gate.exposure(exclude=symbol)
+        others = self.gate.exposure(exclude=i.symbol)
         verdict = self.gate.evaluate(i, lot)
         if isinstance(verdict, Denied):
             self.check_denial(i, verdict, expected, others, lot)
         else:
             self.check_approval(i, verdict, expected, before.heat)
 
-    def check_denial(self, i: EnterPosition, d: Denied, expected: str | None, others: object, lot: float) -> None:
+    def check_denial(self, i: EnterPosition, d: Denied, expected: str | None, others: Exposure, lot: float) -> None:
         assert d.code in KNOWN_CODES, d
         assert d.detail.strip(), d
         if expected is not None:
@@ -281,7 +333,7 @@ class RiskGateWorld(RuleBasedStateMachine):
             return
         assert d.code in SIZING_CODES, d
         equity, limits = self.equity, self.limits
-        used_heat, used_margin = others.heat, others.margin  # type: ignore[attr-defined]
+        used_heat, used_margin = others.heat, others.margin
         one_slot_margin = equity / limits.max_concurrent_positions  # the most margin one entry may take
         if d.code == SIZE_ZERO:
             assert lot > 0.0, d
@@ -361,8 +413,8 @@ class RiskGateWorld(RuleBasedStateMachine):
 
     @rule(
         move=st.floats(0.98, 1.02),
-        shock=st.sampled_from([1.0] * 7 + [0.95, 0.85, 0.7]),
-        dt=st.integers(0, 60_000),
+        shock=st.sampled_from([1.0] * 12 + [0.95, 0.85, 0.7]),
+        dt=st.integers(0, 20_000),
         new_day=st.sampled_from([False] * 4 + [True]),
         mark=st.floats(0.8, 1.2),
     )
@@ -393,7 +445,7 @@ class RiskGateWorld(RuleBasedStateMachine):
                 self.set_state(state, code)
         self.flatten()
 
-    @rule(state=st.sampled_from([TradingState.ACTIVE, TradingState.ACTIVE, TradingState.HALTED, TradingState.REDUCING]))
+    @rule(state=st.sampled_from([TradingState.ACTIVE] * 3 + [TradingState.HALTED, TradingState.REDUCING]))
     def command(self, state: TradingState) -> None:
         if state is TradingState.ACTIVE:
             if self.code == DRAWDOWN and self.view is not None:
@@ -450,7 +502,7 @@ class RiskGateWorld(RuleBasedStateMachine):
         self.market_ts = max(self.market_ts, self.ts)
 
     @rule(
-        members=st.lists(st.sampled_from(SYMBOLS), unique=True, max_size=len(SYMBOLS)),
+        members=st.lists(st.sampled_from(SYMBOLS), unique=True, min_size=2, max_size=len(SYMBOLS)),
         values=st.lists(st.sampled_from(RHOS), min_size=10, max_size=10),
     )
     def correlation(self, members: list[str], values: list[float]) -> None:
@@ -483,5 +535,5 @@ class RiskGateWorld(RuleBasedStateMachine):
         assert sum(worst.values()) <= used.heat * (1.0 + TOLERANCE) + 1e-9, (worst, used)
 
 
-RiskGateWorld.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
+RiskGateWorld.TestCase.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
 test_risk_gate_invariants_hold_over_any_sequence_of_operations = RiskGateWorld.TestCase
