@@ -205,4 +205,5 @@ class RiskActor(SingletonActor):
             "kill_switch_count": len(blocks),
             "correlation_age_s": age,
             "blocked_pairs": gate.correlated_pairs(),
+            "open_correlations": gate.held_correlations(),
         }

@@ -117,6 +117,11 @@ def _risk_lines(risk: dict[str, Any]) -> list[str]:
     if switches:
         lines.append(f"kill-switches on: {risk.get('kill_switch_count', len(switches))} symbols")
         lines.extend(f"  {symbol:<14} {why}" for symbol, why in switches.items())
+    held = risk.get("open_correlations", {})
+    names = sorted(held)
+    among = [f"{a}/{b} {held[a][b]}" for i, a in enumerate(names) for b in names[i + 1 :]]
+    if among:
+        lines.append("correlation among open positions: " + ", ".join(among))
     pairs = risk.get("blocked_pairs", [])
     if pairs:
         lines.append("correlation blocks: " + ", ".join(f"{p['blocks']} (with {p['open']} {p['rho']})" for p in pairs))

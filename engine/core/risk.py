@@ -322,6 +322,12 @@ class RiskGate:
         pairs.sort(key=lambda pair: -abs(pair["rho"]))
         return pairs[:limit]
 
+    def held_correlations(self) -> dict[str, dict[str, float]]:
+        """The correlation matrix among the open and pending symbols (for status)."""
+        held = sorted(s for s in {v.symbol for v in self._positions()} | set(self._pending) if s in self._corr_index)
+        index = self._corr_index
+        return {a: {b: round(float(self._corr[index[a], index[b]]), 3) for b in held} for a in held}
+
     @property
     def correlation_ts(self) -> int:
         """Event time of the newest bar in the correlation matrix (0 before the first)."""
