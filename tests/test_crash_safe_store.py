@@ -16,37 +16,14 @@ import pytest
 from engine.messages import FundingPaid, OrderFilled, SaveLock, Side, SubmitOrder, TradeClosed, TradingState
 from engine.store import SCHEMA_VERSION, StateStore, StoreError
 from engine.store.sqlite_store import MIGRATIONS
+from tests.test_sqlite_store import FILL as BASE_FILL
+from tests.test_sqlite_store import ORDER as BASE_ORDER
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
 
-ORDER = SubmitOrder(
-    client_oid="e-BTCUSDT-1",
-    symbol="BTCUSDT",
-    ts=T0,
-    side=Side.LONG,
-    qty=0.015,
-    stop=36_500.5,
-    reduce_only=False,
-    strategy="trend_breakout",
-    reason="donchian high 20",
-    target=38_000.0,
-    regime="TRENDING",
-)
-FILL = OrderFilled(
-    fill_id="f-1",
-    client_oid=ORDER.client_oid,
-    symbol="BTCUSDT",
-    ts=T0 + 120,
-    side=Side.LONG,
-    qty=0.015,
-    price=37_012.3,
-    fee=0.33311,
-    reduce_only=False,
-    stop=36_500.5,
-    strategy="trend_breakout",
-    reason="donchian high 20",
-)
+ORDER = replace(BASE_ORDER, client_oid="e-BTCUSDT-1", target=38_000.0, regime="TRENDING")
+FILL = replace(BASE_FILL, client_oid=ORDER.client_oid, ts=T0 + 120)
 TRADE = TradeClosed(
     symbol="BTCUSDT",
     side=Side.LONG,
