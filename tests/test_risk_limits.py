@@ -323,12 +323,6 @@ def test_a_negative_or_non_finite_notional_is_invalid_size(notional: float) -> N
 # --- strategy budget ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RiskGate._budget_breach lets a pending reversal's notional replace the notional of "
-    "the open position it reverses (held |= pending) instead of counting the larger, as exposure() "
-    "does for heat and margin; if the reversal is rejected the strategy holds more than its budget",
-)
 def test_a_pending_reversal_counts_the_larger_notional_against_the_strategy_budget() -> None:
     g = RiskGate(RiskLimits(strategy_budgets=(("dip", 5_000.0),)))
     g.on_quotes(tuple(good(s) for s in SYMBOLS))

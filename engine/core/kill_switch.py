@@ -34,7 +34,7 @@ def market_block(quote: Quote | None, now_ts: int, limits: KillSwitchLimits) -> 
     if age_s > limits.stale_s:
         return STALE_DATA, f"last update {age_s:.1f}s old > {limits.stale_s:g}s"
     bid, ask = quote.bid, quote.ask
-    if bid <= 0.0 or ask < bid:
+    if not (bid > 0.0 and ask >= bid):  # also refuses a NaN side
         return WIDE_SPREAD, f"no valid two-sided quote (bid {bid}, ask {ask})"
     mid = (bid + ask) / 2.0
     spread_bps = (ask - bid) / mid * 10_000.0

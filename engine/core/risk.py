@@ -463,7 +463,9 @@ class RiskGate:
         if cap is None:
             return ""
         held = {v.symbol: v.qty * v.entry for v in self._positions() if v.strategy == intent.strategy}
-        held |= {s: r.notional for s, r in self._pending.items() if r.strategy == intent.strategy}
+        for symbol, r in self._pending.items():
+            if r.strategy == intent.strategy:  # a pending reversal may still be rejected: count the larger
+                held[symbol] = max(held.get(symbol, 0.0), r.notional)
         held.pop(intent.symbol, None)
         used = sum(held.values())
         if used + notional <= cap * (1.0 + _TOLERANCE):
