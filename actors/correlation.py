@@ -14,7 +14,7 @@ from loguru import logger
 from actors.base import SingletonActor
 from actors.context import CORRELATION, RISK, ActorContext
 from engine.core.correlation import CorrelationMatrix, ReturnWindows
-from engine.messages import BarsBackfilled, CorrelationUpdated, FeaturesUpdated, GetStatus, Tick
+from engine.messages import BarsBackfilled, FeaturesUpdated, GetStatus, Tick
 
 TOP_PAIRS = 5
 
@@ -46,8 +46,7 @@ class CorrelationActor(SingletonActor):
         matrix = self.latest = self.windows.matrix()
         if not matrix.symbols:
             return
-        rho = tuple(float(x) for x in matrix.rho.ravel())
-        self.router.tell_singleton(RISK, CorrelationUpdated(matrix.ts, matrix.symbols, rho))
+        self.router.tell_singleton(RISK, matrix.to_message())
         logger.debug("correlation matrix of {} symbols recomputed", len(matrix.symbols))
 
     def _status(self) -> dict[str, Any]:

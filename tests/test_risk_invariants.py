@@ -395,6 +395,7 @@ class RiskGateWorld(RuleBasedStateMachine):
         symbol = data.draw(st.sampled_from(sorted(self.in_flight)))
         del self.in_flight[symbol]
         self.reserved.pop(symbol, None)
+        self.flattened.discard(symbol)  # a rejection on a symbol lets REDUCING try its exit again
         self.gate.release(symbol)
 
     def closable(self) -> list[str]:

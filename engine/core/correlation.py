@@ -15,12 +15,18 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
+from engine.messages import CorrelationUpdated
+
 
 @dataclass(frozen=True, slots=True)
 class CorrelationMatrix:
     symbols: tuple[str, ...]
     rho: npt.NDArray[np.float64]
     ts: int
+
+    def to_message(self) -> CorrelationUpdated:
+        """The matrix as Risk takes it (row-major floats)."""
+        return CorrelationUpdated(self.ts, self.symbols, tuple(self.rho.ravel().tolist()))
 
     def most_correlated(self, limit: int) -> list[tuple[str, str, float]]:
         """The ``limit`` pairs with the largest |rho|, strongest first."""
