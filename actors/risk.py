@@ -73,6 +73,27 @@ def entry_oid(intent: EnterPosition) -> str:
     return f"{intent.symbol}-{intent.ts}-{intent.side.value}"
 
 
+def entry_orders(intent: EnterPosition, verdict: Approved) -> list[SubmitOrder]:
+    """The orders an approved entry sends: for a reversal, first a reduce-only close of the old
+    position, then the entry of exactly the approved size.
+
+    Two orders, not one of ``qty + reversed_qty``: if the old position is gone by the time they
+    fill (its stop filled first), the close books nothing and the position opened is still the
+    size whose risk was approved.
+    """
+    oid = entry_oid(intent)
+    entry = SubmitOrder(
+        oid, intent.symbol, intent.ts, intent.side, verdict.qty, intent.stop, False, intent.strategy, intent.reason,
+        intent.target, intent.regime,
+    )  # fmt: skip
+    if verdict.reversed_qty <= 0.0:
+        return [entry]
+    close = SubmitOrder(
+        f"{oid}-close", intent.symbol, intent.ts, intent.side, verdict.reversed_qty, 0.0, True, "exit", intent.reason
+    )
+    return [close, entry]
+
+
 class RiskActor(SingletonActor):
     role = RISK
 
@@ -136,7 +157,6 @@ class RiskActor(SingletonActor):
                     STORE, RecordEvent(intent.ts, f"denied:{verdict.code}", intent.symbol, verdict.detail)
                 )
             return
-        qty = verdict.qty + verdict.reversed_qty
         reversing = f", reversing {verdict.reversed_qty:.6g}" if verdict.reversed_qty else ""
         reversing += f"; {verdict.note}" if verdict.note else ""
         target = f", target {intent.target:.6g}" if intent.target > 0.0 else ""
@@ -155,20 +175,8 @@ class RiskActor(SingletonActor):
             reversing,
             intent.reason,
         )
-        order = SubmitOrder(
-            entry_oid(intent),
-            intent.symbol,
-            intent.ts,
-            intent.side,
-            qty,
-            intent.stop,
-            False,
-            intent.strategy,
-            intent.reason,
-            intent.target,
-            intent.regime,
-        )
-        self.router.tell_singleton(EXECUTION, order)
+        for order in entry_orders(intent, verdict):
+            self.router.tell_singleton(EXECUTION, order)
 
     def _exit(self, request: ExitPosition) -> None:
         order = self.gate.exit_order(request)

@@ -421,6 +421,14 @@ def test_reducing_flattens_each_open_position_once() -> None:
     assert g.flatten(NOON + 7) == []
 
 
+def test_a_rejected_reducing_exit_is_tried_again_by_the_next_flatten() -> None:
+    g = reducing_gate()
+    g.flatten(NOON + 5)
+    g.release(BTC)  # the BTC exit order was rejected
+    assert g.flatten(NOON + 6) == [ExitPosition(BTC, NOON + 6, f"reducing: {g.reason}")]
+    assert g.flatten(NOON + 7) == []
+
+
 def test_reducing_exits_become_reduce_only_orders_for_the_whole_position() -> None:
     g = reducing_gate()
     orders = [g.exit_order(e) for e in g.flatten(NOON + 5)]
@@ -479,11 +487,9 @@ def test_an_operators_command_always_applies_even_to_a_laxer_state() -> None:
     assert denied(g.evaluate(intent(SOL))).code == HALTED
 
 
-def test_resume_cannot_outlast_a_total_loss_still_breached() -> None:
+def test_resume_cannot_override_a_total_loss_still_breached() -> None:
     g = reducing_gate()
-    g.command(TradingState.ACTIVE, "operator")
-    assert g.state is TradingState.ACTIVE
-    g.on_portfolio(update(view(BTC), view(ETH, Side.SHORT, qty=20.0, stop=102.0), equity=7_500.0, ts=NOON + 9))
+    assert g.command(TradingState.ACTIVE, "operator") is None
     assert (g.state, g.code) == (TradingState.REDUCING, PNL_STOP)
 
 

@@ -93,8 +93,9 @@ _TOLERANCE = 1e-9
 class Approved:
     """An entry to place: ``qty`` base units, locking ``margin`` and risking ``risk_usdt``.
 
-    ``reversed_qty`` is the opposite position this entry closes (0 if none): on a one-way account a
-    single market order of ``qty + reversed_qty`` closes it and opens the new one. ``note`` says
+    ``reversed_qty`` is the opposite position this entry closes first (0 if none), by a separate
+    reduce-only order: if that position is already gone (its stop filled first), the close books
+    nothing and the entry still opens only ``qty``, the size approved. ``note`` says
     when the size was scaled or capped below the risk budget.
     """
 
@@ -193,13 +194,21 @@ class RiskGate:
         """An operator's (or the Supervisor's) order: applied whatever the current state.
 
         Resuming from a drawdown halt acknowledges the loss: drawdown is measured from the equity
-        at that moment from then on.
+        at that moment from then on. A resume cannot override a loss limit the latest portfolio
+        still breaches: that limit applies again at once.
         """
-        if state is TradingState.ACTIVE:
+        before = (self._state, self._reason, self._code)
+        if state is not TradingState.ACTIVE:
+            self._set_state(state, reason, code)
+        else:
             if self._code == DRAWDOWN and self._portfolio is not None:
                 self._peak_base = self._portfolio.equity
-            return self._set_state(TradingState.ACTIVE, "", "")
-        return self._set_state(state, reason, code)
+            self._set_state(TradingState.ACTIVE, "", "")
+            if self._portfolio is not None:
+                self._apply_breaches(self._portfolio)
+        if (self._state, self._reason, self._code) == before:
+            return None
+        return TradingStateChanged(self._state, self._reason, self._code)
 
     def restore(self, state: TradingState, code: str, reason: str, ts: int) -> None:
         """Take the trading state saved before a restart; a daily-loss halt still ends with its day."""
@@ -217,9 +226,7 @@ class RiskGate:
         shown = {(v.symbol, v.side) for v in p.positions}
         self._pending = {s: r for s, r in self._pending.items() if (s, r.side) not in shown}
         self._flattening &= {v.symbol for v in p.positions}
-        for state, code, why in self._breaches(p):
-            if _rank(state, code) > _rank(self._state, self._code):
-                self._set_state(state, why, code)
+        self._apply_breaches(p)
         if (self._state, self._reason) == before:
             return None
         return TradingStateChanged(self._state, self._reason, self._code)
@@ -474,6 +481,12 @@ class RiskGate:
             f"{intent.strategy} holds {used:.2f} USDT open or pending + {notional:.2f} = "
             f"{used + notional:.2f} > its budget cap {cap:.2f}"
         )
+
+    def _apply_breaches(self, p: PortfolioUpdated) -> None:
+        """Move to the state each breached loss limit calls for, if it is stricter than the current."""
+        for state, code, why in self._breaches(p):
+            if _rank(state, code) > _rank(self._state, self._code):
+                self._set_state(state, why, code)
 
     def _breaches(self, p: PortfolioUpdated) -> list[tuple[TradingState, str, str]]:
         """The loss limits ``p`` breaches: (state it calls for, code, why)."""
