@@ -41,10 +41,8 @@ from engine.messages import (
     TradingState,
     TradingStateChanged,
 )
+from tests.test_risk import DAY_MS, MIDNIGHT, NOON, view
 
-DAY_MS = 86_400_000
-MIDNIGHT = 19_700 * DAY_MS  # 2023-12-09 00:00 UTC
-NOON = MIDNIGHT + DAY_MS // 2
 BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"
 SYMBOLS = (BTC, ETH, SOL)
 
@@ -52,11 +50,6 @@ SYMBOLS = (BTC, ETH, SOL)
 def good(symbol: str, ts: int = NOON, price: float = 100.0) -> Quote:
     """A fit market: 2 bps wide around ``price``, 50,000 USDT deep on each side."""
     return Quote(symbol, ts, price * 0.9999, price * 1.0001, price, 50_000.0, 50_000.0)
-
-
-def view(symbol: str, side: Side = Side.LONG, qty: float = 50.0, stop: float = 98.0) -> PositionView:
-    """A position entered at 100; with the defaults it risks 100 USDT."""
-    return PositionView(symbol, side, qty, 100.0, stop, 100.0)
 
 
 def update(
