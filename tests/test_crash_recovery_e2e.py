@@ -5,7 +5,8 @@ seconds), so kills land before, during and after fills, trade closes and state c
 kill the database must already be consistent (``engine audit``: positions equal their fills, no
 fill booked twice, no trade lost or doubled, the equity curve's cash moves only along the
 ledger), the next start must restore what the state held, and nothing recorded before a kill may
-disappear after it. One kill comes right after an operator's halt, which must survive it.
+disappear after it. One kill comes right after an operator's halt, which must survive it. And a
+saved portfolio that cannot be read is rebuilt from the ledger, never silently reset.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import time
 from functools import partial
 from pathlib import Path
@@ -122,3 +124,34 @@ def test_random_kill_9s_lose_nothing_and_every_restart_carries_on(tmp_path: Path
     assert len(fills) > len(kept_fills) >= KILLS
     assert len(trades) >= 1
     assert "Traceback" not in "".join(p.read_text() for p in tmp_path.glob("engine*.std*"))
+
+
+def test_an_unreadable_portfolio_state_is_rebuilt_from_the_ledger_and_an_unfilled_order_is_closed_out(
+    tmp_path: Path,
+    engines,  # noqa: F811
+) -> None:
+    (tmp_path / "xs.toml").write_text(CONFIG)
+    first = engines("--symbols", "all", "--config", "xs.toml", env=_env())
+    first.wait_running()
+    wait_for(partial(_has_more_fills, tmp_path, 3), 120, "some fills")
+    _kill(first)
+    fills, _, positions = _ledger(tmp_path)
+    with sqlite3.connect(tmp_path / "data" / DB_FILE) as db:
+        db.execute("UPDATE kv SET value = '{\"version\": 99}' WHERE key = 'portfolio'")
+        db.execute(
+            "INSERT INTO orders (client_oid, symbol, ts, side, qty, stop, reduce_only, strategy, reason, status) "
+            "VALUES ('BTCUSDT-1-long', 'BTCUSDT', 1, 'long', 0.01, 1.0, 0, 'trend', 'then a crash', 'submitted')"
+        )
+
+    second = engines("--symbols", "all", "--config", "xs.toml", "--duration", "3", env=_env())
+    assert second.wait_exit(120) == 0, second.output()[-3000:]
+    output = second.output()
+    assert "portfolio state unreadable (unknown portfolio state version 99): rebuilding it from the ledger" in output
+    restored = re.search(r"portfolio restored: .*?, (\d+) open positions; (\d+) fills in the ledger", output)
+    assert restored is not None and (int(restored.group(1)), int(restored.group(2))) == (positions, len(fills))
+    assert "BTCUSDT order BTCUSDT-1-long (trend long 0.01) was recorded before the last stop but never filled" in output
+    with sqlite3.connect(tmp_path / "data" / DB_FILE) as db:
+        status = db.execute("SELECT status FROM orders WHERE client_oid = 'BTCUSDT-1-long'").fetchone()
+        rebuilt = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'state_rebuilt'").fetchone()
+    assert status == ("rejected",) and rebuilt == (1,)
+    assert "state consistent" in _audit(tmp_path)
