@@ -31,7 +31,7 @@ def _num(item: Mapping[str, Any], key: str) -> float:
     try:
         return float(item[key])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ParseError(f"field {key!r} is missing or not a number in {dict(item)!r}") from exc
+        raise ParseError(f"field {key!r} is missing or not a number in {item!r}") from exc
 
 
 def _int(item: Mapping[str, Any], key: str) -> int:
@@ -70,7 +70,9 @@ def instruments(contracts: Sequence[Mapping[str, Any]], tickers: Sequence[Mappin
     for c in contracts:
         if c.get("symbolStatus") != "normal" or c.get("symbolType", "perpetual") != "perpetual":
             continue
-        symbol = str(c["symbol"])
+        symbol = str(c.get("symbol") or "")
+        if not symbol:
+            raise ParseError(f"contract without a symbol: {c!r}")
         ticker = by_symbol.get(symbol, {})
         listed.append(
             Instrument(
@@ -89,7 +91,7 @@ def ticker(item: Mapping[str, Any], recv_ns: int = 0) -> TickerUpdated:
     """A REST ticker or a ``ticker`` channel item (``symbol`` or ``instId``)."""
     symbol = str(item.get("instId") or item.get("symbol") or "")
     if not symbol:
-        raise ParseError(f"ticker without a symbol: {dict(item)!r}")
+        raise ParseError(f"ticker without a symbol: {item!r}")
     return TickerUpdated(
         symbol,
         _int(item, "ts"),
@@ -107,6 +109,8 @@ def candles(rows: Sequence[Sequence[Any]], symbol: str, interval_ms: int) -> lis
     one per open time (the row order Bitget uses is not documented)."""
     bars: dict[int, BarClosed] = {}
     for row in rows:
+        if not isinstance(row, list | tuple):
+            raise ParseError(f"candle row of {symbol} is not a list: {row!r}")
         if len(row) < 6:
             raise ParseError(f"candle row of {symbol} has {len(row)} fields, needs 6: {row!r}")
         try:
@@ -199,4 +203,8 @@ def frame(text: str | bytes) -> Push | Event | str:
     if not isinstance(arg, dict) or not isinstance(data, list) or "channel" not in arg:
         raise ParseError(f"push without arg.channel or a data list: {text[:200]!r}")
     symbol = str(arg.get("instId") or arg.get("coin") or "")
-    return Push(str(arg["channel"]), symbol, str(decoded.get("action", "snapshot")), data, int(decoded.get("ts") or 0))
+    try:
+        ts = int(decoded.get("ts") or 0)
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"push with a ts that is not a number: {text[:200]!r}") from exc
+    return Push(str(arg["channel"]), symbol, str(decoded.get("action", "snapshot")), data, ts)
