@@ -82,16 +82,14 @@ class PortfolioActor(SingletonActor):
         self.router.tell_singleton(SCANNER, snapshot)
 
     def _restore(self, store: Any) -> tuple[Portfolio, bool]:
-        """The saved portfolio, or one rebuilt from the ledger's funding if the state is unreadable.
-
-        Returns the book and whether a saved state was found. Fills are replayed by the caller.
+        """The saved portfolio; with none, or one that cannot be read, a fresh book holding the
+        ledger's funding payments (the caller books the fills). Also whether a state was found.
         """
-        start = self.ctx.config.risk.starting_equity_usdt
         try:
             state = store.ask(LoadState(STATE_KEY), block=True, timeout=LOAD_TIMEOUT_S)
-            if state is None:
-                return Portfolio(start), False
-            return Portfolio.from_state(state), True
+            if state is not None:
+                return Portfolio.from_state(state), True
+            found = False
         except (StoreError, ValueError, KeyError, TypeError) as exc:
             logger.error(
                 "portfolio state unreadable ({}): rebuilding it from the ledger of fills and funding "
@@ -99,11 +97,12 @@ class PortfolioActor(SingletonActor):
                 exc,
             )
             self.router.tell_singleton(STORE, RecordEvent(_now_ms(), "state_rebuilt", "", str(exc)))
-        book = Portfolio(start)
+            found = True
+        book = Portfolio(self.ctx.config.risk.starting_equity_usdt)
         payments: list[FundingPaid] = store.ask(LoadFunding(), block=True, timeout=LOAD_TIMEOUT_S)
         for payment in payments:
             book.book_funding(payment)
-        return book, True
+        return book, found
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, QuotesUpdated):

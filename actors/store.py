@@ -36,6 +36,8 @@ from engine.messages import (
 )
 from engine.store.sqlite_store import OPEN, StateStore, StoreError
 
+_READS = (LoadState, LoadFills, LoadFunding, LoadOpenOrders, LoadEntryTimes, LoadLock, GetStatus)
+
 
 class StoreActor(SingletonActor):
     role = STORE
@@ -66,7 +68,11 @@ class StoreActor(SingletonActor):
 
     def on_receive(self, message: Any) -> Any:
         """Apply one message. A write the database refuses is logged and answered with None (an
-        ask) rather than crashing the Store, which would drop every write queued behind it."""
+        ask) rather than crashing the Store, which would drop every write queued behind it. A read
+        that fails raises to its asker (pykka hands an ask's exception to the caller and the Store
+        keeps running), so the reader knows the state is unreadable rather than absent."""
+        if isinstance(message, _READS):
+            return self._apply(message)
         try:
             return self._apply(message)
         except (sqlite3.Error, StoreError) as exc:

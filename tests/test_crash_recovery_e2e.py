@@ -137,7 +137,7 @@ def test_an_unreadable_portfolio_state_is_rebuilt_from_the_ledger_and_an_unfille
     _kill(first)
     fills, _, positions = _ledger(tmp_path)
     with sqlite3.connect(tmp_path / "data" / DB_FILE) as db:
-        db.execute("UPDATE kv SET value = '{\"version\": 99}' WHERE key = 'portfolio'")
+        db.execute("UPDATE kv SET value = '{\"version\": 3, trunc' WHERE key = 'portfolio'")
         db.execute(
             "INSERT INTO orders (client_oid, symbol, ts, side, qty, stop, reduce_only, strategy, reason, status) "
             "VALUES ('BTCUSDT-1-long', 'BTCUSDT', 1, 'long', 0.01, 1.0, 0, 'trend', 'then a crash', 'submitted')"
@@ -146,7 +146,7 @@ def test_an_unreadable_portfolio_state_is_rebuilt_from_the_ledger_and_an_unfille
     second = engines("--symbols", "all", "--config", "xs.toml", "--duration", "3", env=_env())
     assert second.wait_exit(120) == 0, second.output()[-3000:]
     output = second.output()
-    assert "portfolio state unreadable (unknown portfolio state version 99): rebuilding it from the ledger" in output
+    assert re.search(r"portfolio state unreadable \(.*state 'portfolio' is not valid JSON.*\): rebuilding it", output)
     restored = re.search(r"portfolio restored: .*?, (\d+) open positions; (\d+) fills in the ledger", output)
     assert restored is not None and (int(restored.group(1)), int(restored.group(2))) == (positions, len(fills))
     assert "BTCUSDT order BTCUSDT-1-long (trend long 0.01) was recorded before the last stop but never filled" in output
