@@ -146,7 +146,7 @@ class BitgetRest:
         rows: dict[int, list[Any]] = {}
         end = end_ms if end_ms is not None else self._clock_ms()
         while len(rows) < limit:
-            page = min(c.CANDLES_MAX_LIMIT, limit - len(rows))
+            page = min(c.CANDLES_MAX_LIMIT, limit - len(rows) + 1)  # +1: the venue may count the row at endTime
             start = end - page * interval_ms
             params = {"symbol": symbol, "productType": c.PRODUCT_TYPE, "granularity": granularity,
                       "startTime": start, "endTime": end, "limit": page}  # fmt: skip
@@ -187,15 +187,18 @@ class BitgetRest:
     def place_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         """Place ``order`` (a place-order body with a ``clientOid``) at most once.
 
-        The send is never retried. When its outcome is unknown the order is looked up by
-        clientOid; ``OrderNotPlaced`` says the venue has no such order.
+        The send is never retried. When its outcome is unknown, or the answer carries no orderId
+        (the venue does that for a reduce-only order it had to reconcile), the order is looked up
+        by clientOid; ``OrderNotPlaced`` says the venue has no such order.
         """
         client_oid = str(order.get("clientOid") or "")
         if not client_oid:
             raise ValueError("an order needs a clientOid: without one a lost answer could mean a second order")
         body = {"productType": c.PRODUCT_TYPE, "marginCoin": c.MARGIN_COIN, **order}
         try:
-            return dict(self.request("POST", c.PLACE_ORDER, body=body, signed=True, retry=False) or {})
+            placed = dict(self.request("POST", c.PLACE_ORDER, body=body, signed=True, retry=False) or {})
+            if placed.get("orderId"):
+                return placed
         except (DuplicateClientOid, ServerError, requests.ConnectionError, requests.Timeout):
             pass
         try:
@@ -207,8 +210,10 @@ class BitgetRest:
         return {"orderId": detail.get("orderId"), "clientOid": detail.get("clientOid", client_oid)}
 
     def cancel_order(self, symbol: str, client_oid: str) -> dict[str, Any]:
+        """Cancel once (not retried: a retry of a cancel that went through would answer "no such
+        order"); on an error the caller looks the order up to learn its state."""
         body = {"symbol": symbol, "productType": c.PRODUCT_TYPE, "marginCoin": c.MARGIN_COIN, "clientOid": client_oid}
-        return dict(self.request("POST", c.CANCEL_ORDER, body=body, signed=True) or {})
+        return dict(self.request("POST", c.CANCEL_ORDER, body=body, signed=True, retry=False) or {})
 
     def order_detail(self, symbol: str, client_oid: str) -> dict[str, Any]:
         params = {"symbol": symbol, "productType": c.PRODUCT_TYPE, "clientOid": client_oid}
