@@ -24,7 +24,6 @@ from engine.core.risk import (
     RATE_LIMIT,
     REDUCING,
     SIZE_ZERO,
-    Approved,
     Denied,
     RiskGate,
 )
@@ -41,7 +40,7 @@ from engine.messages import (
     TradingState,
     TradingStateChanged,
 )
-from tests.test_risk import DAY_MS, MIDNIGHT, NOON, view
+from tests.test_risk import DAY_MS, MIDNIGHT, NOON, approved, denied, view
 
 BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"
 SYMBOLS = (BTC, ETH, SOL)
@@ -91,16 +90,6 @@ def correlation(rho: dict[tuple[str, str], float], symbols: tuple[str, ...] = SY
         for b in symbols:
             values.append(1.0 if a == b else rho.get((a, b), rho.get((b, a), 0.0)))
     return CorrelationUpdated(NOON, symbols, tuple(values))
-
-
-def denied(verdict: Approved | Denied) -> Denied:
-    assert isinstance(verdict, Denied), verdict
-    return verdict
-
-
-def approved(verdict: Approved | Denied) -> Approved:
-    assert isinstance(verdict, Approved), verdict
-    return verdict
 
 
 # --- kill-switches ------------------------------------------------------------------------------
