@@ -1,0 +1,209 @@
+"""Bitget v2 WebSocket streams: subscriptions spread over connections, kept alive, and re-made.
+
+Each connection runs on its own thread with websocket-client and owns a fixed share of the
+subscriptions (at most ``WS_CHANNELS_PER_CONNECTION``), sent in subscribe messages paced under the
+venue's 10 messages per second per connection. It sends the text ``ping`` every 30 s. A connection
+that delivers nothing (not even ``pong``) for ``silence_s`` is treated as dropped, like a closed
+one: it reconnects after a doubling, jittered backoff, logs in again if private, resubscribes,
+and then calls ``on_reconnect`` so the owner re-syncs over REST whatever the gap may have hidden
+(fills, orders, positions). A frame that cannot be parsed is counted and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import websocket
+from loguru import logger
+
+from adapters.bitget import constants as c
+from adapters.bitget.auth import Credentials, ws_login
+from adapters.bitget.parsing import PONG, Event, ParseError, Push, frame
+
+ARGS_PER_MESSAGE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One subscription: a channel of one symbol (``instId``), or ``default`` for private ones."""
+
+    channel: str
+    inst_id: str
+    inst_type: str = c.PRODUCT_TYPE
+
+    def arg(self) -> dict[str, str]:
+        key = "coin" if self.channel == "account" else "instId"
+        return {"instType": self.inst_type, "channel": self.channel, key: self.inst_id}
+
+
+def plan(channels: Sequence[Channel], per_connection: int = c.WS_CHANNELS_PER_CONNECTION) -> list[list[Channel]]:
+    """Split subscriptions over connections, each holding at most ``per_connection``, in order."""
+    if per_connection < 1:
+        raise ValueError(f"a connection must hold at least one channel, not {per_connection}")
+    unique = list(dict.fromkeys(channels))
+    return [unique[i : i + per_connection] for i in range(0, len(unique), per_connection)]
+
+
+def subscribe_messages(channels: Sequence[Channel], op: str = "subscribe") -> list[str]:
+    """Subscribe (or unsubscribe) frames of up to ``ARGS_PER_MESSAGE`` channels each."""
+    return [
+        orjson.dumps({"op": op, "args": [ch.arg() for ch in channels[i : i + ARGS_PER_MESSAGE]]}).decode()
+        for i in range(0, len(channels), ARGS_PER_MESSAGE)
+    ]
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What a connection has seen, for status and tests."""
+
+    connects: int = 0
+    pushes: int = 0
+    malformed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Reconnect waits: ``initial_s`` doubling to ``max_s``, each scaled by 1 +/- ``jitter``."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = min(self.max_s, self.initial_s * 2.0 ** max(0, failures - 1))
+        return base * (1.0 + rng.uniform(-self.jitter, self.jitter))
+
+
+def _drop(ws: websocket.WebSocket | None) -> None:
+    """Close a socket at once, from any thread (it also wakes a ``recv`` blocked on it)."""
+    if ws is not None:
+        ws.abort()  # type: ignore[no-untyped-call]
+
+
+class Connection:
+    """One WebSocket connection and its subscriptions, on its own daemon thread."""
+
+    def __init__(
+        self,
+        url: str,
+        channels: Sequence[Channel],
+        on_push: Callable[[Push, int], None],
+        *,
+        credentials: Credentials | None = None,
+        on_reconnect: Callable[[], None] | None = None,
+        ping_s: float = c.WS_PING_INTERVAL_S,
+        silence_s: float = 60.0,
+        backoff: Backoff = Backoff(),
+        name: str = "bitget-ws",
+    ) -> None:
+        self.url = url
+        self.channels = list(channels)
+        self.on_push = on_push
+        self.credentials = credentials
+        self.on_reconnect = on_reconnect
+        self.ping_s = ping_s
+        self.silence_s = silence_s
+        self.backoff = backoff
+        self.stats = StreamStats()
+        self._stop = threading.Event()
+        self._ws: websocket.WebSocket | None = None
+        self._rng = random.Random()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        _drop(self._ws)
+        self._thread.join(timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        ws = self._ws
+        return ws is not None and ws.connected
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._session(reconnect=self.stats.connects > 0)
+                failures = 0
+            except (OSError, websocket.WebSocketException, ConnectionError) as exc:
+                failures += 1
+                self.stats.errors.append(str(exc))
+                if self._stop.is_set():
+                    break
+                delay = self.backoff.delay(failures, self._rng)
+                logger.warning("{}: stream lost ({}); reconnecting in {:.1f}s", self.url, exc, delay)
+                self._stop.wait(delay)
+            finally:
+                ws, self._ws = self._ws, None
+                _drop(ws)
+
+    def _session(self, reconnect: bool) -> None:
+        """Connect, log in, subscribe, then read until the stream drops or ``stop``."""
+        ws = websocket.create_connection(self.url, timeout=min(self.ping_s, self.silence_s))
+        self._ws = ws
+        self.stats.connects += 1
+        if self.credentials is not None:
+            self._login(ws)
+        self._send_paced(ws, subscribe_messages(self.channels))
+        if reconnect and self.on_reconnect is not None:
+            self.on_reconnect()
+        last_heard = last_ping = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - last_ping >= self.ping_s:
+                ws.send("ping")
+                last_ping = now
+            if now - last_heard > self.silence_s:
+                raise ConnectionError(f"no message for {now - last_heard:.0f}s: a silent stream counts as dropped")
+            try:
+                text = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            if not text:
+                raise ConnectionError("the venue closed the connection")
+            last_heard = time.monotonic()
+            self._handle(text, time.perf_counter_ns())
+
+    def _login(self, ws: websocket.WebSocket) -> None:
+        assert self.credentials is not None
+        ws.send(orjson.dumps(ws_login(self.credentials, int(time.time()))).decode())
+        answer = frame(ws.recv())
+        if not isinstance(answer, Event) or answer.event != "login" or answer.code not in ("0", ""):
+            raise ConnectionError(f"login refused: {answer}")
+
+    def _send_paced(self, ws: websocket.WebSocket, messages: list[str]) -> None:
+        """Send control messages under the venue's per-connection message rate."""
+        gap = 1.0 / (c.WS_MAX_MESSAGES_PER_S - 2)  # leave room for pings
+        for i, message in enumerate(messages):
+            if i:
+                self._stop.wait(gap)
+            ws.send(message)
+
+    def _handle(self, text: str | bytes, recv_ns: int) -> None:
+        try:
+            parsed: Any = frame(text)
+        except ParseError as exc:
+            self.stats.malformed += 1
+            if self.stats.malformed <= 10 or self.stats.malformed % 1000 == 0:
+                logger.warning("{}: malformed frame #{} skipped: {}", self.url, self.stats.malformed, exc)
+            return
+        if parsed == PONG:
+            return
+        if isinstance(parsed, Event):
+            if parsed.event == "error":
+                self.stats.errors.append(f"{parsed.code}: {parsed.message}")
+                logger.error("{}: venue error {}: {}", self.url, parsed.code, parsed.message)
+            return
+        self.stats.pushes += 1
+        self.on_push(parsed, recv_ns)
