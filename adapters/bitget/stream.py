@@ -137,10 +137,10 @@ class Connection:
                 self._session(reconnect=self.stats.connects > 0)
                 failures = 0
             except (OSError, websocket.WebSocketException, ConnectionError) as exc:
-                failures += 1
-                self.stats.errors.append(str(exc))
                 if self._stop.is_set():
                     break
+                failures += 1
+                self.stats.errors.append(str(exc))
                 delay = self.backoff.delay(failures, self._rng)
                 logger.warning("{}: stream lost ({}); reconnecting in {:.1f}s", self.url, exc, delay)
                 self._stop.wait(delay)
