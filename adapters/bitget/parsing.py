@@ -17,7 +17,7 @@ import orjson
 
 from adapters.bitget.constants import SUCCESS
 from adapters.bitget.errors import error_for
-from engine.messages import BarClosed, BookUpdated, Level, TickerUpdated, TradesReceived
+from engine.messages import BarClosed, BookUpdated, Level, Side, TickerUpdated, TradesReceived
 from engine.ports import Instrument
 
 CHECKSUM_LEVELS = 25
@@ -208,3 +208,84 @@ def frame(text: str | bytes) -> Push | Event | str:
     except (TypeError, ValueError) as exc:
         raise ParseError(f"push with a ts that is not a number: {text[:200]!r}") from exc
     return Push(str(arg["channel"]), symbol, str(decoded.get("action", "snapshot")), data, ts)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFill:
+    """One execution of ours, from the ``fill`` channel or the REST fills list.
+
+    ``side`` is the trade direction (LONG = buy) as everywhere in the engine; ``fee`` is what was
+    paid (positive), ``closing`` whether it reduced a position.
+    """
+
+    trade_id: str
+    order_id: str
+    client_oid: str
+    symbol: str
+    ts: int
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    closing: bool
+
+
+def venue_fill(item: Mapping[str, Any]) -> VenueFill:
+    """A fill item. In hedge mode ``side`` names the position, as in orders (closing a long is
+    ``buy`` + ``close``), so the trade direction is the opposite of ``side`` on a close; in one-way
+    mode ``side`` is the trade direction."""
+    trade_id = str(item.get("tradeId") or "")
+    if not trade_id:
+        raise ParseError(f"fill without a tradeId: {item!r}")
+    named = _side(item.get("side"))
+    closing = "close" in str(item.get("tradeSide", "")).lower()
+    hedge = item.get("posMode") == "hedge_mode"
+    fees = item.get("feeDetail") or []
+    try:
+        paid = -sum(float(f.get("totalFee") or f.get("fee") or 0.0) for f in fees)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ParseError(f"fill {trade_id} has an unreadable feeDetail: {fees!r}") from exc
+    return VenueFill(
+        trade_id,
+        str(item.get("orderId") or ""),
+        str(item.get("clientOid") or item.get("clientOId") or ""),
+        str(item.get("symbol") or item.get("instId") or ""),
+        _int(item, "cTime"),
+        named.opposite if hedge and closing else named,
+        _num(item, "baseVolume"),
+        _num(item, "price"),
+        paid,
+        closing,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    """An open position on the venue: what reconciliation compares the local book with."""
+
+    symbol: str
+    side: Side
+    qty: float
+    entry: float
+    mark: float
+
+
+def venue_position(item: Mapping[str, Any]) -> VenuePosition:
+    """A position item (REST ``all-position`` or the ``positions`` channel)."""
+    hold = str(item.get("holdSide", "")).lower()
+    if hold not in ("long", "short"):
+        raise ParseError(f"position without holdSide long/short: {item!r}")
+    return VenuePosition(
+        str(item.get("symbol") or item.get("instId") or ""),
+        Side.LONG if hold == "long" else Side.SHORT,
+        _num(item, "total"),
+        _num(item, "openPriceAvg"),
+        _opt(item, "markPrice"),
+    )
+
+
+def _side(value: Any) -> Side:
+    text = str(value).lower()
+    if text not in ("buy", "sell"):
+        raise ParseError(f"side must be buy or sell, not {value!r}")
+    return Side.LONG if text == "buy" else Side.SHORT
