@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +66,8 @@ class StreamStats:
     connects: int = 0
     pushes: int = 0
     malformed: int = 0
-    errors: list[str] = field(default_factory=list)
+    callback_errors: int = 0
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ class Connection:
         self._stop = threading.Event()
         self._ws: websocket.WebSocket | None = None
         self._rng = random.Random()
+        self._subscribed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -123,7 +126,8 @@ class Connection:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         _drop(self._ws)
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
     @property
     def connected(self) -> bool:
@@ -131,15 +135,18 @@ class Connection:
         return ws is not None and ws.connected
 
     def _run(self) -> None:
+        """Sessions until ``stop``. The backoff grows over failed attempts and starts again after
+        a session that got as far as subscribing (a routine drop, such as the venue's daily
+        close, waits the initial delay again, not the last outage's longest)."""
         failures = 0
         while not self._stop.is_set():
+            self._subscribed = False
             try:
                 self._session(reconnect=self.stats.connects > 0)
-                failures = 0
-            except (OSError, websocket.WebSocketException, ConnectionError) as exc:
+            except (OSError, websocket.WebSocketException, ConnectionError, ParseError) as exc:
                 if self._stop.is_set():
                     break
-                failures += 1
+                failures = 1 if self._subscribed else failures + 1
                 self.stats.errors.append(str(exc))
                 delay = self.backoff.delay(failures, self._rng)
                 logger.warning("{}: stream lost ({}); reconnecting in {:.1f}s", self.url, exc, delay)
@@ -156,8 +163,9 @@ class Connection:
         if self.credentials is not None:
             self._login(ws)
         self._send_paced(ws, subscribe_messages(self.channels))
+        self._subscribed = True
         if reconnect and self.on_reconnect is not None:
-            self.on_reconnect()
+            self._call(self.on_reconnect)
         last_heard = last_ping = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
@@ -206,4 +214,12 @@ class Connection:
                 logger.error("{}: venue error {}: {}", self.url, parsed.code, parsed.message)
             return
         self.stats.pushes += 1
-        self.on_push(parsed, recv_ns)
+        self._call(self.on_push, parsed, recv_ns)
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run an owner's callback; its exception is logged and counted, never the stream's end."""
+        try:
+            callback(*args)
+        except Exception:
+            self.stats.callback_errors += 1
+            logger.exception("{}: callback {} failed", self.url, getattr(callback, "__name__", callback))
