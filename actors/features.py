@@ -33,6 +33,9 @@ class FeaturesActor(SymbolActor):
         elif kind is TickerUpdated:
             router.tell(self.symbol, SIGNAL, self.engine.on_ticker(message))
         elif kind is BarClosed:
+            if not self.engine.is_new(message):
+                logger.debug("{} bar at {} skipped: already applied (backfill overlap)", self.symbol, message.open_ts)
+                return
             update = self.engine.on_bar(message)
             router.tell(self.symbol, SIGNAL, update)
             if message.interval_ms == self.intervals[0]:

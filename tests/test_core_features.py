@@ -427,6 +427,15 @@ def test_backfill_then_live_bars_match_the_batch_functions() -> None:
             assert same(getattr(f, name), expected[name][90 + j]), (j, name)
 
 
+def test_a_live_bar_the_backfill_already_brought_is_not_new() -> None:
+    bars = make_bars([100.0 + i % 7 for i in range(30)])
+    fe = engine()
+    fe.backfill(bars[:20])
+    assert not fe.is_new(bars[19])
+    assert not fe.is_new(bars[5])
+    assert fe.is_new(bars[20])
+
+
 def test_backfill_emits_nothing_and_reports_no_regime_change() -> None:
     bars = regime_bars()
     regimes = expected_series(bars, SMALL)["regime"]

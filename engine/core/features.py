@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from engine.core.indicators import Adx, Atr, Bollinger, Ema, Momentum, RollingMedian, VolumeSpike
+from engine.core.kill_switch import depth_within
 from engine.core.regime import RegimeThresholds, classify
 from engine.messages import BarClosed, BookUpdated, FeaturesUpdated, Regime, TickerUpdated
 
-DEPTH_BAND_BPS = 10.0
 """Liquidity counted by ``depth_usdt``: what a market order can take without moving far."""
 
 NAN = math.nan
@@ -182,11 +182,17 @@ class FeatureEngine:
         counts a bar twice. A backfill sets the regime without reporting a change.
         """
         for bar in bars:
-            frame = self.frame(bar.interval_ms)
-            if frame.last_open_ts is None or bar.open_ts > frame.last_open_ts:
+            if self.is_new(bar):
+                frame = self.frame(bar.interval_ms)
                 frame.update(bar)
                 if frame is self._primary:
                     self._last = bar.close
+
+    def is_new(self, bar: BarClosed) -> bool:
+        """Whether ``bar`` is later than every bar of its timeframe applied so far: a live bar that
+        repeats one the backfill already brought must not be counted twice."""
+        last = self.frame(bar.interval_ms).last_open_ts
+        return last is None or bar.open_ts > last
 
     def on_bar(self, bar: BarClosed) -> FeaturesUpdated:
         """Update the bar's timeframe; on the primary one ``last`` becomes the bar's close."""
@@ -211,18 +217,8 @@ class FeatureEngine:
             bid = bids[0][0]
             ask = asks[0][0]
             mid = (bid + ask) * 0.5
-            band = mid * DEPTH_BAND_BPS * 1e-4
-            bid_depth = ask_depth = 0.0
-            floor = mid - band
-            for price, size in bids:
-                if price < floor:
-                    break
-                bid_depth += price * size
-            ceiling = mid + band
-            for price, size in asks:
-                if price > ceiling:
-                    break
-                ask_depth += price * size
+            bid_depth = depth_within(bids, mid)
+            ask_depth = depth_within(asks, mid)
             depth = bid_depth + ask_depth
             self._has_book = True
             self._set_quote(bid, ask)
