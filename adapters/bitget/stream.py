@@ -118,6 +118,7 @@ class Connection:
         self._ws: websocket.WebSocket | None = None
         self._rng = random.Random()
         self._subscribed = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -128,6 +129,31 @@ class Connection:
         _drop(self._ws)
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+
+    def subscribe(self, channels: Sequence[Channel]) -> None:
+        """Add channels: sent now if connected, and resubscribed after every reconnect."""
+        self._change(channels, "subscribe")
+
+    def unsubscribe(self, channels: Sequence[Channel]) -> None:
+        """Drop channels: unsubscribed now if connected, and not resubscribed after a reconnect."""
+        self._change(channels, "unsubscribe")
+
+    def _change(self, channels: Sequence[Channel], op: str) -> None:
+        with self._lock:
+            if op == "subscribe":
+                new = [ch for ch in channels if ch not in self.channels]
+                self.channels.extend(new)
+            else:
+                new = [ch for ch in channels if ch in self.channels]
+                self.channels = [ch for ch in self.channels if ch not in new]
+            ws = self._ws if self._subscribed else None
+        if ws is not None and new:
+            try:
+                self._send_paced(ws, subscribe_messages(new, op))
+            except (OSError, websocket.WebSocketException) as exc:
+                logger.warning(
+                    "{}: {} of {} channels not sent now ({}); the reconnect will", self.url, op, len(new), exc
+                )
 
     @property
     def connected(self) -> bool:
@@ -162,8 +188,14 @@ class Connection:
         self.stats.connects += 1
         if self.credentials is not None:
             self._login(ws)
-        self._send_paced(ws, subscribe_messages(self.channels))
-        self._subscribed = True
+        with self._lock:
+            channels = list(self.channels)
+        self._send_paced(ws, subscribe_messages(channels))
+        with self._lock:
+            missed = [ch for ch in self.channels if ch not in channels]
+            self._subscribed = True
+        if missed:
+            self._send_paced(ws, subscribe_messages(missed))
         if reconnect and self.on_reconnect is not None:
             self._call(self.on_reconnect)
         last_heard = last_ping = time.monotonic()
