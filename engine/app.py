@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pykka
+import requests
 from loguru import logger
 
 from actors.context import (
@@ -46,6 +47,9 @@ from actors.risk import RiskActor
 from actors.scanner import ScannerActor
 from actors.signal import SignalActor
 from actors.store import StoreActor
+from adapters.bitget.errors import BitgetError
+from adapters.bitget.rest import BitgetRest
+from adapters.bitget.source import BitgetSource
 from adapters.sim.feed import SimFeed
 from adapters.sim.market import SimConfig, SimMarket
 from engine.config import Config
@@ -71,11 +75,12 @@ class EngineStartError(RuntimeError):
 
 
 def build_source(config: Config) -> MarketSource:
-    """The market-data source for the configured venue (only the simulator exists so far)."""
-    if config.engine.venue != "sim":
-        raise EngineStartError(
-            f"venue {config.engine.venue!r} is not available yet: only 'sim' (the built-in simulated market) is"
-        )
+    """The market-data source for the configured venue: the simulator, or Bitget's public data."""
+    venue = config.engine.venue
+    if venue == "bitget":
+        return _bitget_source(config)
+    if venue != "sim":
+        raise EngineStartError(f"venue {venue!r} is not available yet: 'sim' (the simulated market) and 'bitget' are")
     s = config.sim
     now_ms = int(time.time() * 1000)
     market = SimMarket(
@@ -92,6 +97,17 @@ def build_source(config: Config) -> MarketSource:
         )
     )
     return SimFeed(market, s.speed)
+
+
+def _bitget_source(config: Config) -> MarketSource:
+    """Bitget's public REST and WebSocket data (paper trading needs no keys); the contract list is
+    read now, so an unreachable venue stops start-up with the reason instead of a silent engine."""
+    source = BitgetSource(BitgetRest(config.bitget.rest_url), config.bitget.ws_public_url)
+    try:
+        source.refresh()
+    except (BitgetError, requests.RequestException) as exc:
+        raise EngineStartError(f"cannot read Bitget's contracts from {config.bitget.rest_url}: {exc}") from None
+    return source
 
 
 def resolve_symbols(config: Config, source: MarketSource) -> list[str]:

@@ -361,6 +361,23 @@ class SimSettings:
     history_bars: int = field(metadata=_at_least(1))
 
 
+def _is_url(*schemes: str) -> dict[str, Any]:
+    return _rule(
+        f"a URL starting with {' or '.join(f'{s}://' for s in schemes)}",
+        lambda v: isinstance(v, str) and any(v.startswith(f"{s}://") and len(v) > len(s) + 3 for s in schemes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BitgetConfig:
+    """[bitget]: where the Bitget adapter connects. rest_url = "https://api.bitget.com";
+    ws_public_url = "wss://ws.bitget.com/v2/ws/public" (the real venue; tests point them at
+    loopback servers)."""
+
+    rest_url: str = field(metadata=_is_url("https", "http"))
+    ws_public_url: str = field(metadata=_is_url("wss", "ws"))
+
+
 @dataclass(frozen=True, slots=True)
 class ControlConfig:
     """[control]: the status and hot add/remove endpoint. It has no TLS, so loopback only.
@@ -425,6 +442,7 @@ class Config:
     runtime: RuntimeConfig
     supervision: SupervisionConfig
     sim: SimSettings
+    bitget: BitgetConfig
     control: ControlConfig
     logging: LoggingConfig
     secrets: Secrets

@@ -132,6 +132,11 @@ class BitgetRest:
 
     # --- public ------------------------------------------------------------------------------
 
+    def server_time(self) -> int:
+        """The venue's clock in ms (candle windows are asked in the venue's time, not ours)."""
+        data = self.request("GET", c.SERVER_TIME) or {}
+        return int(data["serverTime"])
+
     def contracts(self) -> list[dict[str, Any]]:
         return list(self.request("GET", c.CONTRACTS, {"productType": c.PRODUCT_TYPE}) or [])
 

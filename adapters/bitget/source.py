@@ -3,15 +3,15 @@ WebSocket for tickers, books and trades.
 
 Contracts and 24h volumes are read once at start (``refresh`` reads them again). History drops the
 candle still forming (the newest REST row is the current, unfinished one), so a backfill never
-hands the engine a bar that is not closed. Each symbol streams ``ticker``, ``books5`` and
-``trade``; the engine builds its bars from the trades. Pushes from every connection are handed to
-the sink one batch at a time (the sink is not required to be thread-safe).
+hands the engine a bar that is not closed; "now" is the venue's clock (its server time). Each
+symbol streams ``ticker``, ``books5`` and ``trade``; the engine builds its bars from the trades.
+Pushes from every connection are handed to the sink one batch at a time (the sink is not required
+to be thread-safe).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from loguru import logger
@@ -41,12 +41,12 @@ class BitgetSource:
         ws_url: str = c.WS_PUBLIC,
         *,
         connection: Callable[..., Connection] = Connection,
-        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self.rest = rest
         self.ws_url = ws_url
         self._connection = connection
-        self._clock_ms = clock_ms
+        self._clock_ms = clock_ms or rest.server_time
         self._instruments: dict[str, Instrument] = {}
         self._subscribed: list[str] = []
         self._connections: list[Connection] = []
