@@ -81,6 +81,11 @@ def build_source(config: Config) -> MarketSource:
         return _bitget_source(config)
     if venue != "sim":
         raise EngineStartError(f"venue {venue!r} is not available yet: 'sim' (the simulated market) and 'bitget' are")
+    return build_sim_feed(config)
+
+
+def build_sim_feed(config: Config) -> SimFeed:
+    """The [sim] market, paced at ``sim.speed``, starting at the current minute."""
     s = config.sim
     now_ms = int(time.time() * 1000)
     market = SimMarket(

@@ -236,6 +236,41 @@ def show_config(settings: tuple[str, ...], config_file: Path | None) -> None:
         click.echo(f"{key} = {value!r}")
 
 
+@main.group()
+def sim() -> None:
+    """The simulated market as a standalone venue."""
+
+
+@sim.command("serve")
+@click.option("--rest-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
+@click.option("--ws-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting (sim.*).")
+@config_option
+def sim_serve(rest_port: int, ws_port: int, settings: tuple[str, ...], config_file: Path | None) -> None:
+    """Serve the [sim] market over Bitget's public REST and WebSocket protocol on 127.0.0.1 until Ctrl-C.
+
+    Point an engine at it with --venue bitget --set bitget.rest_url=... --set bitget.ws_public_url=...
+    """
+    import threading
+
+    from adapters.sim.bitget_server import BitgetSimServer
+    from engine.app import build_sim_feed
+
+    config = _load(config_file, _overrides(settings))
+    server = BitgetSimServer(build_sim_feed(config), rest_port=rest_port, ws_port=ws_port)
+    try:
+        server.start()
+    except OSError as exc:
+        _fail(f"cannot serve the simulated venue: {exc}")
+    click.echo(f"REST {server.rest_url}")
+    click.echo(f"WebSocket {server.ws_url}", nl=True)
+    sys.stdout.flush()
+    stopped = threading.Event()
+    install_stop_handlers(stopped.set)
+    stopped.wait()
+    server.stop()
+
+
 def install_stop_handlers(stop: Any) -> None:
     """Ctrl-C and SIGTERM ask the engine to stop cleanly instead of killing it mid-write."""
 
