@@ -34,6 +34,11 @@ def _num(item: Mapping[str, Any], key: str) -> float:
         raise ParseError(f"field {key!r} is missing or not a number in {item!r}") from exc
 
 
+def _object(item: Any, what: str) -> None:
+    if not isinstance(item, Mapping):
+        raise ParseError(f"{what} item is not an object: {item!r}")
+
+
 def _int(item: Mapping[str, Any], key: str) -> int:
     return int(_num(item, key))
 
@@ -89,6 +94,7 @@ def instruments(contracts: Sequence[Mapping[str, Any]], tickers: Sequence[Mappin
 
 def ticker(item: Mapping[str, Any], recv_ns: int = 0) -> TickerUpdated:
     """A REST ticker or a ``ticker`` channel item (``symbol`` or ``instId``)."""
+    _object(item, "ticker")
     symbol = str(item.get("instId") or item.get("symbol") or "")
     if not symbol:
         raise ParseError(f"ticker without a symbol: {item!r}")
@@ -130,6 +136,7 @@ def _levels(raw: Any, side: str) -> tuple[Level, ...]:
 
 def book(item: Mapping[str, Any], symbol: str, recv_ns: int = 0) -> BookUpdated:
     """A ``books5`` / ``books15`` snapshot (or a REST depth), best levels first."""
+    _object(item, "book")
     return BookUpdated(
         symbol, _int(item, "ts"), _levels(item.get("bids"), "bids"), _levels(item.get("asks"), "asks"), recv_ns
     )

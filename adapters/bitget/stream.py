@@ -193,9 +193,12 @@ class Connection:
         self._send_paced(ws, subscribe_messages(channels))
         with self._lock:
             missed = [ch for ch in self.channels if ch not in channels]
+            dropped = [ch for ch in channels if ch not in self.channels]
             self._subscribed = True
         if missed:
             self._send_paced(ws, subscribe_messages(missed))
+        if dropped:
+            self._send_paced(ws, subscribe_messages(dropped, "unsubscribe"))
         if reconnect and self.on_reconnect is not None:
             self._call(self.on_reconnect)
         last_heard = last_ping = time.monotonic()
