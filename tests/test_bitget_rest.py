@@ -755,3 +755,60 @@ def test_order_body_truncates_the_size_to_the_lot():
 def test_order_body_refuses_a_size_under_one_lot(qty):
     with pytest.raises(ValueError, match="under one lot"):
         order_body("BTCUSDT", Side.LONG, qty, 0.001, "oid")
+
+
+# --- the remaining endpoints: each asks its documented path with its parameters -------------------
+
+
+def test_server_time_is_the_venues_clock_in_ms(stub, client):
+    stub.script(ok({"serverTime": "1735680000123"}))
+
+    assert client.server_time() == 1735680000123
+    assert stub.seen[0].path == c.SERVER_TIME
+
+
+def test_funding_rates_of_every_usdt_perpetual_are_asked_in_one_call(stub, client):
+    stub.script(ok([{"symbol": "BTCUSDT", "fundingRate": "0.0001"}]))
+
+    assert client.funding_rates() == [{"symbol": "BTCUSDT", "fundingRate": "0.0001"}]
+    (seen,) = stub.seen
+    assert (seen.path, seen.params) == (c.FUNDING_RATE, {"productType": "USDT-FUTURES"})
+
+
+def test_open_interest_is_asked_per_symbol(stub, client):
+    data = {"openInterestList": [{"symbol": "BTCUSDT", "size": "34278.06"}], "ts": "1735680000000"}
+    stub.script(ok(data))
+
+    assert client.open_interest("BTCUSDT") == data
+    assert stub.seen[0].params == {"symbol": "BTCUSDT", "productType": "USDT-FUTURES"}
+
+
+def test_the_margin_mode_is_set_signed_with_bitgets_own_words(stub, client):
+    stub.script(ok({"symbol": "BTCUSDT", "marginMode": "isolated"}))
+
+    client.set_margin_mode("BTCUSDT", "isolated")
+
+    (seen,) = stub.seen
+    assert seen.json == {
+        "symbol": "BTCUSDT",
+        "productType": "USDT-FUTURES",
+        "marginCoin": "USDT",
+        "marginMode": "isolated",
+    }
+    assert seen.signature_ok()
+
+
+def test_a_margin_mode_bitget_does_not_know_is_refused_before_sending(stub, client):
+    with pytest.raises(ValueError, match="crossed"):
+        client.set_margin_mode("BTCUSDT", "cross")
+
+    assert stub.seen == []
+
+
+def test_positions_are_asked_signed_for_the_usdt_margin_coin(stub, client):
+    stub.script(ok([{"symbol": "BTCUSDT", "holdSide": "long", "total": "0.004"}]))
+
+    assert client.positions() == [{"symbol": "BTCUSDT", "holdSide": "long", "total": "0.004"}]
+    (seen,) = stub.seen
+    assert (seen.path, seen.params) == (c.POSITIONS, {"productType": "USDT-FUTURES", "marginCoin": "USDT"})
+    assert seen.signature_ok()
