@@ -19,7 +19,12 @@ DEPTH_BAND_BPS = 10.0
 def depth_within(levels: tuple[Level, ...], mid: float, band_bps: float = DEPTH_BAND_BPS) -> float:
     """USDT resting on ``levels`` (one side of a book) priced within ``band_bps`` of ``mid``."""
     reach = mid * band_bps / 10_000.0
-    return sum(price * size for price, size in levels if abs(price - mid) <= reach)
+    low, high = mid - reach, mid + reach
+    total = 0.0
+    for price, size in levels:  # a plain loop: this runs on every book event (Features)
+        if low <= price <= high:
+            total += price * size
+    return total
 
 
 def market_block(quote: Quote | None, now_ts: int, limits: KillSwitchLimits) -> tuple[str, str] | None:
