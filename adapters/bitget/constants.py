@@ -65,7 +65,6 @@ RATE_LIMITS: dict[str, float] = {
 """Requests per second each endpoint allows (per IP for market data, per UID for the account)."""
 
 CANDLES_MAX_LIMIT = 1000
-HISTORY_CANDLES_MAX_LIMIT = 200
 
 GRANULARITY: dict[int, str] = {
     60_000: "1m",
