@@ -39,6 +39,7 @@ ORDER_DETAIL = "/api/v2/mix/order/detail"
 OPEN_ORDERS = "/api/v2/mix/order/orders-pending"
 FILLS = "/api/v2/mix/order/fills"
 POSITIONS = "/api/v2/mix/position/all-position"
+ACCOUNT_INFO = "/api/v2/spot/account/info"
 
 RATE_LIMITS: dict[str, float] = {
     CONTRACTS: 20,
@@ -61,6 +62,7 @@ RATE_LIMITS: dict[str, float] = {
     OPEN_ORDERS: 10,
     FILLS: 10,
     POSITIONS: 5,
+    ACCOUNT_INFO: 1,
 }
 """Requests per second each endpoint allows (per IP for market data, per UID for the account)."""
 
@@ -97,4 +99,5 @@ MAINTENANCE_CODES = frozenset({"40200", "41114", "40308"})
 RATE_LIMIT_CODES = frozenset({"429", "1001"})
 ENVIRONMENT_CODE = "40099"
 IP_CODE = "40018"
+LOGIN_REQUIRED_CODE = "30004"
 NO_POSITION_CODE = "22002"

@@ -1,13 +1,19 @@
-"""The simulated market served over Bitget's v2 public protocol, on loopback.
+"""The simulated venue served over Bitget's v2 protocol, on loopback.
 
-REST (``http://127.0.0.1:P``): server time, contracts, tickers, candles, merge-depth and funding,
-answered in Bitget's envelope with numbers as strings. WebSocket (``ws://127.0.0.1:Q``): the
-``ticker``, ``books5`` and ``trade`` channels with ``subscribe``/``unsubscribe`` acks and the text
-``ping``/``pong`` heartbeat, pushed as the paced ``SimFeed`` produces events. So the Bitget adapter
-is exercised end to end against a venue that speaks its protocol, with no network.
+REST (``http://127.0.0.1:P``), in Bitget's envelope with numbers as strings:
+- public: server time (the market's event time), contracts, tickers, candles, merge-depth, funding;
+- private, signed and checked like Bitget's (key, passphrase, HMAC over the exact bytes, a 30 s
+  timestamp window, the demo header): account, key info, leverage, margin and position mode,
+  place/cancel order, order detail, open orders, fills, positions, served by ``SimExchange``;
+- every path paced at its documented limit per second (HTTP 429 beyond it);
+- ``/sim/faults`` (unsigned, loopback only): the faults of ``VenueFaults``.
 
-Private endpoints and channels, signature checks, the matching engine and fault injection are
-not served yet.
+WebSocket (``ws://127.0.0.1:Q``; a path ending in ``/private`` is the private stream): the public
+``ticker``, ``books5`` and ``trade`` channels pushed as the paced ``SimFeed`` produces events; on
+the private stream a signed ``login``, then ``orders``, ``fill``, ``positions`` and ``account``
+pushed as the account changes; ``subscribe``/``unsubscribe`` acks and the text ``ping``/``pong``.
+Resting limit orders fill against the books as they are generated, and positions pay funding at
+each 8-hour boundary of event time.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,11 +36,20 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from adapters.bitget import constants as c
+from adapters.sim.exchange import ExchangeError, SimAccount, SimExchange
 from adapters.sim.feed import SimFeed
+from adapters.sim.signature_check import SimKey, check_login, check_rest
+from adapters.sim.venue_faults import VenueFaults
 from engine.messages import BookUpdated, MarketEvent, TickerUpdated, TradesReceived
 from engine.ports import Instrument, UnknownSymbolError
 
 INTERVAL_BY_GRANULARITY = {g: ms for ms, g in c.GRANULARITY.items()}
+PRIVATE_PATHS = frozenset({c.ACCOUNT, c.ACCOUNTS, c.ACCOUNT_INFO, c.SET_LEVERAGE, c.SET_MARGIN_MODE,
+                           c.SET_POSITION_MODE, c.PLACE_ORDER, c.CANCEL_ORDER, c.ORDER_DETAIL, c.OPEN_ORDERS,
+                           c.FILLS, c.POSITIONS})  # fmt: skip
+PRIVATE_CHANNELS = frozenset({"orders", "fill", "positions", "account"})
+FAULTS_PATH = "/sim/faults"
+FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 
 def _num(value: float) -> str:
@@ -84,16 +101,58 @@ def frames_of(events: Sequence[MarketEvent], ts_ms: int) -> list[tuple[str, str,
     return out
 
 
-class BitgetSimServer:
-    """REST and WebSocket servers over one ``SimFeed``; ``start`` returns once both listen."""
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One REST request as received: the raw query and body are what the signature covers."""
 
-    def __init__(self, feed: SimFeed, host: str = "127.0.0.1", rest_port: int = 0, ws_port: int = 0) -> None:
+    method: str
+    path: str
+    query: str
+    body: str
+    headers: Mapping[str, str]
+
+    def params(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.query).items()}
+
+    def json(self) -> dict[str, Any]:
+        decoded = orjson.loads(self.body or b"{}")
+        if not isinstance(decoded, dict):
+            raise ExchangeError("40017", "the body must be a JSON object")
+        return decoded
+
+
+HOLD = object()
+"""A route's answer meaning: hold the connection, then drop it without answering."""
+
+
+class BitgetSimServer:
+    """REST and WebSocket servers over one ``SimFeed`` and one account; ``start`` returns once
+    both listen. Without a ``key`` the private side refuses every call (``40006``)."""
+
+    def __init__(
+        self,
+        feed: SimFeed,
+        host: str = "127.0.0.1",
+        rest_port: int = 0,
+        ws_port: int = 0,
+        *,
+        key: SimKey | None = None,
+        account: SimAccount | None = None,
+    ) -> None:
         self.feed = feed
         self.host = host
         self.rest_port = rest_port
         self.ws_port = ws_port
+        self.key = key
+        self.exchange = SimExchange(feed.instrument, lambda: feed.market.now_ms, account)
+        self.faults = VenueFaults()
+        self.requests: dict[str, int] = {}
         self._tickers: dict[str, TickerUpdated] = {}
         self._subscribers: dict[tuple[str, str], set[ServerConnection]] = {}
+        self._connections: set[ServerConnection] = set()
+        self._logged_in: set[ServerConnection] = set()
+        self._windows: dict[str, deque[float]] = {}
+        self._funding_slot = 0
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -112,6 +171,10 @@ class BitgetSimServer:
         (port,) = {sock.getsockname()[1] for sock in self._ws.sockets}
         return f"ws://{self.host}:{port}"
 
+    @property
+    def ws_private_url(self) -> str:
+        return f"{self.ws_url}/v2/ws/private"
+
     def start(self) -> None:
         self._http = ThreadingHTTPServer((self.host, self.rest_port), _handler(self._rest))
         self._http.daemon_threads = True
@@ -121,6 +184,7 @@ class BitgetSimServer:
             raise RuntimeError("the simulated Bitget WebSocket server did not start")
         for symbol in self.feed.listed():
             self.feed.subscribe(symbol)
+        self._funding_slot = self.feed.market.now_ms // FUNDING_INTERVAL_MS
         self.feed.start(self._on_events)
         logger.info("simulated Bitget venue: REST {}, WebSocket {}", self.rest_url, self.ws_url)
 
@@ -134,6 +198,16 @@ class BitgetSimServer:
             loop.call_soon_threadsafe(ws.close)
         for thread in self._threads:
             thread.join(5.0)
+
+    def drop_connections(self) -> int:
+        """Cut every WebSocket connection at once, with no close frame; how many were cut."""
+        with self._lock:
+            peers = list(self._connections)
+        loop = self._loop
+        if loop is not None:
+            for peer in peers:
+                loop.call_soon_threadsafe(peer.transport.abort)
+        return len(peers)
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -153,31 +227,45 @@ class BitgetSimServer:
         asyncio.run(main())
 
     async def _session(self, ws: ServerConnection) -> None:
+        private = ws.request is not None and ws.request.path.rstrip("/").endswith("/private")
+        with self._lock:
+            self._connections.add(ws)
         try:
             async for message in ws:
+                if self.faults.silent():
+                    continue
                 if message == "ping":
                     await ws.send("pong")
                     continue
-                await self._control(ws, message)
+                await self._control(ws, message, private)
         except ConnectionClosed:
             pass
         finally:
             with self._lock:
+                self._connections.discard(ws)
+                self._logged_in.discard(ws)
                 for peers in self._subscribers.values():
                     peers.discard(ws)
 
-    async def _control(self, ws: ServerConnection, message: str | bytes) -> None:
+    async def _control(self, ws: ServerConnection, message: str | bytes, private: bool) -> None:
         try:
             request = orjson.loads(message)
             op, args = request["op"], list(request["args"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            await ws.send(orjson.dumps({"event": "error", "code": "30001", "msg": "malformed request"}).decode())
+            await ws.send(_error_event("30001", "malformed request"))
+            return
+        if op == "login" and private:
+            await self._login(ws, args)
             return
         if op not in ("subscribe", "unsubscribe"):
-            await ws.send(orjson.dumps({"event": "error", "code": "30002", "msg": f"unsupported op {op}"}).decode())
+            await ws.send(_error_event("30002", f"unsupported op {op}"))
             return
         for arg in args:
-            key = (str(arg.get("channel")), str(arg.get("instId")))
+            channel = str(arg.get("channel"))
+            if channel in PRIVATE_CHANNELS and (not private or ws not in self._logged_in):
+                await ws.send(_error_event(c.LOGIN_REQUIRED_CODE, f"log in before subscribing to {channel}", arg))
+                continue
+            key = (channel, str(arg.get("instId") or arg.get("coin")))
             with self._lock:
                 peers = self._subscribers.setdefault(key, set())
                 if op == "subscribe":
@@ -185,31 +273,168 @@ class BitgetSimServer:
                 else:
                     peers.discard(ws)
             await ws.send(orjson.dumps({"event": op, "arg": arg}).decode())
+            if op == "subscribe" and channel in ("positions", "account"):
+                data = self.exchange.positions() if channel == "positions" else [self.exchange.account_item()]
+                await ws.send(_private_frame(channel, data).decode())
+
+    async def _login(self, ws: ServerConnection, args: list[Any]) -> None:
+        try:
+            if self.key is None:
+                raise ExchangeError("30011", "this simulated venue has no API key")
+            if len(args) != 1 or not isinstance(args[0], dict):
+                raise ExchangeError("30001", "login takes one argument")
+            check_login(self.key, args[0], time.time())
+        except ExchangeError as exc:
+            await ws.send(_error_event(exc.code, exc.message))
+            return
+        with self._lock:
+            self._logged_in.add(ws)
+        await ws.send(orjson.dumps({"event": "login", "code": 0}).decode())
 
     def _on_events(self, events: Sequence[MarketEvent]) -> None:
-        """On the feed's thread: keep the newest tickers, push each event to its subscribers."""
-        loop = self._loop
+        """On the feed's thread: keep the newest tickers, match resting orders against the new
+        books, settle funding at 8-hour boundaries, and push everything to its subscribers."""
+        exchange = self.exchange
         for e in events:
             if isinstance(e, TickerUpdated):
                 self._tickers[e.symbol] = e
-        if loop is None:
+            elif isinstance(e, BookUpdated):
+                exchange.on_book(e.symbol, e.bids, e.asks)
+        slot = self.feed.market.now_ms // FUNDING_INTERVAL_MS
+        if slot > self._funding_slot:
+            self._funding_slot = slot
+            for t in self._tickers.values():
+                exchange.settle_funding(t.symbol, t.funding_rate)
+        now = int(time.time() * 1000)
+        frames = [(channel, symbol, text) for channel, symbol, text in frames_of(events, now)]
+        self._broadcast(frames)
+        self._push_private()
+
+    def _push_private(self) -> None:
+        pushes = self.exchange.drain()
+        if pushes:
+            self._broadcast([(ch, "default", _private_frame(ch, data)) for ch, data in pushes])
+
+    def _broadcast(self, frames: Sequence[tuple[str, str, bytes]]) -> None:
+        loop = self._loop
+        if loop is None or self.faults.silent():
             return
-        for channel, symbol, text in frames_of(events, int(time.time() * 1000)):
+        for channel, symbol, text in frames:
             with self._lock:
                 peers = list(self._subscribers.get((channel, symbol), ()))
             for peer in peers:
-                asyncio.run_coroutine_threadsafe(_send(peer, text), loop)
+                texts = [text]
+                if self.faults.chance(self.faults.malformed_rate):
+                    texts.insert(0, text[: len(text) // 2])
+                if self.faults.chance(self.faults.duplicate_rate):
+                    texts.append(text)
+                for t in texts:
+                    asyncio.run_coroutine_threadsafe(_send(peer, t), loop)
 
     # --- REST --------------------------------------------------------------------------------
 
-    def _rest(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _rest(self, request: Request) -> tuple[int, Any]:
+        path = request.path
+        if path == FAULTS_PATH:
+            return self._fault_command(request)
+        with self._lock:
+            self.requests[path] = self.requests.get(path, 0) + 1
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000.0)
+        if self.faults.take("rest_5xx"):
+            return 500, {"code": "50000", "msg": "internal server error (injected)", "data": None}
+        if self.faults.take("rest_429") or self._over_limit(path):
+            return 429, {"code": "429", "msg": "Too Many Requests", "requestTime": _now_ms(), "data": None}
         try:
-            data = self._route(path, query)
+            if path in PRIVATE_PATHS:
+                if self.key is None:
+                    raise ExchangeError("40006", "this simulated venue has no API key")
+                check_rest(self.key, request.headers, request.method, path, request.query, request.body, _now_ms())
+                data = self._private(request)
+            else:
+                data = self._route(path, request.params())
+        except ExchangeError as exc:
+            return 400, {"code": exc.code, "msg": exc.message, "requestTime": _now_ms(), "data": None}
         except LookupError as exc:
-            return 400, {"code": "40034", "msg": str(exc), "requestTime": int(time.time() * 1000), "data": None}
+            return 400, {"code": "40034", "msg": str(exc), "requestTime": _now_ms(), "data": None}
+        finally:
+            self._push_private()
+        if data is HOLD:
+            time.sleep(self.faults.hold_s)
+            return 0, None
         if data is None:
             return 404, {"code": "40404", "msg": f"no such endpoint: {path}", "requestTime": 0, "data": None}
-        return 200, {"code": c.SUCCESS, "msg": "success", "requestTime": int(time.time() * 1000), "data": data}
+        return 200, {"code": c.SUCCESS, "msg": "success", "requestTime": _now_ms(), "data": data}
+
+    def _fault_command(self, request: Request) -> tuple[int, Any]:
+        try:
+            command = request.json() if request.method == "POST" else {}
+            dropped = self.drop_connections() if command.pop("drop_ws", False) else 0
+            state = self.faults.update(command) | {"dropped": dropped}
+        except (ValueError, ExchangeError, orjson.JSONDecodeError) as exc:
+            return 400, {"code": "40017", "msg": str(exc), "data": None}
+        if command or dropped:
+            logger.warning("simulated venue faults: {}", command | ({"drop_ws": dropped} if dropped else {}))
+        return 200, {"code": c.SUCCESS, "msg": "success", "data": state}
+
+    def _over_limit(self, path: str) -> bool:
+        """Whether ``path`` has had its documented number of requests in the last second."""
+        limit = c.RATE_LIMITS.get(path)
+        if limit is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(path, deque())
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                return True
+            window.append(now)
+            return False
+
+    def _private(self, request: Request) -> Any:
+        ex, path = self.exchange, request.path
+        q = request.params() if request.method == "GET" else request.json()
+        if path == c.ACCOUNT_INFO:
+            assert self.key is not None
+            return {"userId": "1000000001", "authorities": list(self.key.authorities), "ips": "127.0.0.1"}
+        if path in (c.ACCOUNT, c.ACCOUNTS):
+            symbol = q.get("symbol", "")
+            leverage = ex.account.leverage.get(symbol, ex.account.default_leverage)
+            item = ex.account_item() | {
+                "marginMode": ex.account.margin_mode.get(symbol, "crossed"),
+                "crossedMarginLeverage": leverage,
+            }
+            return item if path == c.ACCOUNT else [item]
+        if path == c.SET_LEVERAGE:
+            ex.set_leverage(q["symbol"], int(q["leverage"]))
+            return {"symbol": q["symbol"], "marginCoin": "USDT", "crossMarginLeverage": int(q["leverage"])}
+        if path == c.SET_MARGIN_MODE:
+            ex.set_margin_mode(q["symbol"], q["marginMode"])
+            return {"symbol": q["symbol"], "marginCoin": "USDT", "marginMode": q["marginMode"]}
+        if path == c.SET_POSITION_MODE:
+            ex.set_position_mode(q["posMode"])
+            return {"posMode": q["posMode"]}
+        if path == c.PLACE_ORDER:
+            order = ex.place(q)
+            if self.faults.take("hold_after_accept"):
+                return HOLD
+            return {"orderId": order.order_id, "clientOid": order.client_oid}
+        if path == c.CANCEL_ORDER:
+            order = ex.cancel(q["symbol"], q.get("orderId", ""), q.get("clientOid", ""))
+            return {"orderId": order.order_id, "clientOid": order.client_oid}
+        if path == c.ORDER_DETAIL:
+            return ex.find(q["symbol"], q.get("orderId", ""), q.get("clientOid", "")).item()
+        if path == c.OPEN_ORDERS:
+            items = [o.item() for o in ex.open_orders(q.get("symbol", ""))]
+            return {"entrustedList": items or None, "endId": items[-1]["orderId"] if items else None}
+        if path == c.FILLS:
+            fills = ex.fills(int(q.get("startTime", 0)), int(q.get("endTime", 2**62)), q.get("idLessThan", ""),
+                             int(q.get("limit", 100)), q.get("symbol", ""))  # fmt: skip
+            return {"fillList": [f.item() for f in fills], "endId": fills[-1].trade_id if fills else None}
+        if path == c.POSITIONS:
+            return ex.positions()
+        return None
 
     def _route(self, path: str, q: dict[str, str]) -> Any:
         feed = self.feed
@@ -254,21 +479,48 @@ class BitgetSimServer:
         return {"bids": [[_num(t.bid), "1"]], "asks": [[_num(t.ask), "1"]], "ts": str(t.ts)}
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _error_event(code: str, message: str, arg: Mapping[str, Any] | None = None) -> str:
+    return orjson.dumps({"event": "error", "code": code, "msg": message} | ({"arg": arg} if arg else {})).decode()
+
+
+def _private_frame(channel: str, data: list[dict[str, Any]]) -> bytes:
+    key = "coin" if channel == "account" else "instId"
+    arg = {"instType": c.PRODUCT_TYPE, "channel": channel, key: "default"}
+    return orjson.dumps({"action": "snapshot", "arg": arg, "data": data, "ts": _now_ms()})
+
+
 async def _send(peer: ServerConnection, text: bytes) -> None:
     with contextlib.suppress(ConnectionClosed):
         await peer.send(text.decode())
 
 
-def _handler(route: Callable[[str, dict[str, str]], tuple[int, dict[str, Any]]]) -> type[BaseHTTPRequestHandler]:
+def _handler(route: Callable[[Request], tuple[int, Any]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def _answer(self, method: str) -> None:
             parts = urlsplit(self.path)
-            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            request = Request(method, parts.path, parts.query, body, dict(self.headers.items()))
             try:
-                status, body = route(parts.path, query)
-            except (KeyError, ValueError) as exc:
-                status, body = 400, {"code": "40017", "msg": f"parameter verification failed: {exc}", "data": None}
-            payload = orjson.dumps(body)
+                status, answer = route(request)
+            except (KeyError, ValueError, TypeError) as exc:
+                status, answer = 400, {"code": "40017", "msg": f"parameter verification failed: {exc}", "data": None}
+            if status == 0:
+                self.close_connection = True
+                return
+            payload = orjson.dumps(answer)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
