@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.config import Config
-from engine.ports import MarketSource
+from engine.ports import MarketSource, OrderVenue
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.faults import FaultInjector
 from engine.runtime.latency import LatencyRecorder
@@ -43,3 +43,5 @@ class ActorContext:
     timers: Timers
     source: MarketSource
     stats: RuntimeStats
+    venue: OrderVenue | None = None
+    """The account orders go to in live mode; None in paper mode (fills are modelled locally)."""

@@ -30,6 +30,7 @@ from engine.messages import (
     PositionChanged,
     PositionView,
     QuotesUpdated,
+    ReconcilePositions,
     RecordEvent,
     ResetPeak,
     SaveState,
@@ -111,6 +112,8 @@ class PortfolioActor(SingletonActor):
             self._on_fill(message)
         elif isinstance(message, MoveStop):
             self._move_stop(message)
+        elif isinstance(message, ReconcilePositions):
+            self._reconcile(message)
         elif isinstance(message, ResetPeak):
             self.book.reset_peak()
             logger.info("drawdown now measured from equity {:.2f} USDT", self.book.equity)
@@ -170,6 +173,26 @@ class PortfolioActor(SingletonActor):
         )
         self._tell_signal(move.symbol, self.book.position(move.symbol))
         self._publish(move.ts)
+
+    def _reconcile(self, message: ReconcilePositions) -> None:
+        """Make every position the venue's; each correction is logged and stored as an event."""
+        venue = {p.symbol: p for p in message.positions}
+        local = {p.symbol for p in self.book.snapshot(message.ts).positions}
+        corrections = []
+        for symbol in sorted(local | set(venue)):
+            change = self.book.correct(venue.get(symbol), symbol, message.ts, self.ctx.config.live.adopted_stop_pct)
+            if change:
+                corrections.append(symbol)
+                logger.warning("{} position corrected to the venue's ({}): {}", symbol, message.why, change)
+                self.router.tell_singleton(STORE, RecordEvent(message.ts, "position_corrected", symbol, change))
+                self._tell_signal(symbol, self.book.position(symbol))
+        if corrections:
+            self._commit(())
+            self._publish(message.ts)
+        logger.info(
+            "reconciled with the venue ({}): {} positions there, {} corrected",
+            message.why, len(venue), len(corrections),
+        )  # fmt: skip
 
     def _tell_signal(self, symbol: str, position: PositionView | None) -> None:
         if position is None:

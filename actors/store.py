@@ -25,6 +25,7 @@ from engine.messages import (
     LoadFunding,
     LoadLock,
     LoadOpenOrders,
+    LoadOrders,
     LoadState,
     OrderFilled,
     OrderRejected,
@@ -36,7 +37,7 @@ from engine.messages import (
 )
 from engine.store.sqlite_store import OPEN, StateStore, StoreError
 
-_READS = (LoadState, LoadFills, LoadFunding, LoadOpenOrders, LoadEntryTimes, LoadLock, GetStatus)
+_READS = (LoadState, LoadFills, LoadFunding, LoadOpenOrders, LoadOrders, LoadEntryTimes, LoadLock, GetStatus)
 
 
 class StoreActor(SingletonActor):
@@ -111,6 +112,8 @@ class StoreActor(SingletonActor):
             return db.funding()
         elif isinstance(message, LoadOpenOrders):
             return db.open_orders()
+        elif isinstance(message, LoadOrders):
+            return db.orders_since(message.since_ts)
         elif isinstance(message, LoadEntryTimes):
             return db.entry_times(message.since_ts)
         elif isinstance(message, LoadLock):

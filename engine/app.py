@@ -43,18 +43,22 @@ from actors.features import FeaturesActor
 from actors.feed import FeedActor
 from actors.market_data import MarketDataActor
 from actors.portfolio import PortfolioActor
-from actors.risk import RiskActor
+from actors.risk import RiskActor, risk_limits
 from actors.scanner import ScannerActor
 from actors.signal import SignalActor
 from actors.store import StoreActor
+from adapters.bitget.auth import Credentials
+from adapters.bitget.broker import BitgetBroker, KeyNotAllowed
 from adapters.bitget.errors import BitgetError
 from adapters.bitget.rest import BitgetRest
 from adapters.bitget.source import BitgetSource
+from adapters.sim.bitget_server import BitgetSimServer
 from adapters.sim.feed import SimFeed
 from adapters.sim.market import SimConfig, SimMarket
+from adapters.sim.signature_check import SimKey
 from engine.config import Config
 from engine.control.endpoint import TOKEN_FILE, load_or_create_token
-from engine.messages import GetStatus, Tick
+from engine.messages import GetStatus, Tick, VenueFill, VenueFillReceived, VenueResynced
 from engine.ports import MarketSource
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.faults import FaultInjector
@@ -68,20 +72,90 @@ from engine.supervisor import SingletonFactory, Supervisor
 DB_FILE = "engine.sqlite"
 SWEEP_INTERVAL_S = 0.25
 STOP_TIMEOUT_S = 10.0
+LIVE_CHECK_INTERVAL_S = 5.0
 
 
 class EngineStartError(RuntimeError):
     """The engine cannot start; the message says why and what to do."""
 
 
-def build_source(config: Config) -> MarketSource:
-    """The market-data source for the configured venue: the simulator, or Bitget's public data."""
-    venue = config.engine.venue
-    if venue == "bitget":
-        return _bitget_source(config)
-    if venue != "sim":
-        raise EngineStartError(f"venue {venue!r} is not available yet: 'sim' (the simulated market) and 'bitget' are")
-    return build_sim_feed(config)
+@dataclass(slots=True)
+class Venue:
+    """What the engine trades through: market data, the live account (None on paper) and, for the
+    ``sim`` venue, the embedded simulated exchange they both talk to."""
+
+    source: MarketSource
+    account: BitgetBroker | None = None
+    server: BitgetSimServer | None = None
+
+    def stop(self) -> None:
+        account, server, self.account, self.server = self.account, self.server, None, None
+        if account is not None:
+            account.stop()
+        if server is not None:
+            server.stop()
+
+
+def build_venue(config: Config) -> Venue:
+    """The configured venue: the embedded simulator (``sim``) or Bitget, both through the Bitget
+    adapter; in live mode also the account, after the start-up checks (confirmation, keys, a key
+    that cannot withdraw)."""
+    venue, live = config.engine.venue, config.engine.mode == "live"
+    if venue not in ("sim", "bitget"):
+        raise EngineStartError(f"venue {venue!r} is not available yet: 'sim' (the simulated exchange) and 'bitget' are")
+    credentials = _credentials(config) if live else None
+    server = None
+    if venue == "sim":
+        key = (
+            None if credentials is None else SimKey(credentials.api_key, credentials.secret_key, credentials.passphrase)
+        )
+        server = BitgetSimServer(build_sim_feed(config), key=key)
+        try:
+            server.start()
+        except (OSError, RuntimeError) as exc:
+            raise EngineStartError(f"cannot start the simulated exchange: {exc}") from None
+        urls = (server.rest_url, server.ws_url, server.ws_private_url)
+    else:
+        urls = (config.bitget.rest_url, config.bitget.ws_public_url, config.bitget.ws_private_url)
+    try:
+        return _connect(config, urls, credentials, server)
+    except EngineStartError:
+        if server is not None:
+            server.stop()
+        raise
+
+
+def _credentials(config: Config) -> Credentials:
+    secrets = config.secrets
+    if not config.live.confirm:
+        raise EngineStartError(
+            "live mode sends real orders: confirm with --confirm-live (or live.confirm = true); nothing was started"
+        )
+    missing = [name for name, value in (("BITGET_API_KEY", secrets.api_key), ("BITGET_SECRET_KEY", secrets.secret_key),
+                                        ("BITGET_PASSPHRASE", secrets.passphrase)) if not value]  # fmt: skip
+    if missing:
+        raise EngineStartError(f"live mode needs {', '.join(missing)} in the environment or .env")
+    return Credentials(secrets.api_key, secrets.secret_key, secrets.passphrase, demo=config.bitget.demo)
+
+
+def _connect(
+    config: Config, urls: tuple[str, str, str], credentials: Credentials | None, server: BitgetSimServer | None
+) -> Venue:
+    rest_url, ws_public, ws_private = urls
+    rest = BitgetRest(rest_url, credentials, timeout_s=config.bitget.timeout_s)
+    source = BitgetSource(rest, ws_public)
+    try:
+        source.refresh()
+    except (BitgetError, requests.RequestException) as exc:
+        raise EngineStartError(f"cannot read Bitget's contracts from {rest_url}: {exc}") from None
+    if credentials is None:
+        return Venue(source, None, server)
+    account = BitgetBroker(rest, ws_private, credentials, source.instrument, margin_mode=config.live.margin_mode)
+    try:
+        account.verify_key()
+    except (KeyNotAllowed, BitgetError, requests.RequestException) as exc:
+        raise EngineStartError(f"the API key cannot be used for live trading: {exc}") from None
+    return Venue(source, account, server)
 
 
 def build_sim_feed(config: Config) -> SimFeed:
@@ -102,17 +176,6 @@ def build_sim_feed(config: Config) -> SimFeed:
         )
     )
     return SimFeed(market, s.speed)
-
-
-def _bitget_source(config: Config) -> MarketSource:
-    """Bitget's public REST and WebSocket data (paper trading needs no keys); the contract list is
-    read now, so an unreachable venue stops start-up with the reason instead of a silent engine."""
-    source = BitgetSource(BitgetRest(config.bitget.rest_url), config.bitget.ws_public_url)
-    try:
-        source.refresh()
-    except (BitgetError, requests.RequestException) as exc:
-        raise EngineStartError(f"cannot read Bitget's contracts from {config.bitget.rest_url}: {exc}") from None
-    return source
 
 
 def resolve_symbols(config: Config, source: MarketSource) -> list[str]:
@@ -153,7 +216,9 @@ class Engine:
         self.config = config
         self.start_flat = start_flat
         self.paths = Paths(Path(config.engine.data_dir), Path(config.engine.log_dir))
-        self.source = source if source is not None else build_source(config)
+        self.venue = Venue(source) if source is not None else build_venue(config)
+        self.source = self.venue.source
+        self._undelivered: list[VenueFill] = []
         self.faults = FaultInjector(config.supervision.fault_inject)
         self.stopped = threading.Event()
         self.ctx: ActorContext | None = None
@@ -171,6 +236,13 @@ class Engine:
         if note:
             logger.warning(note)
         self.symbols = resolve_symbols(cfg, self.source)
+        account = self.venue.account
+        if account is not None:
+            leverage = risk_limits(cfg).leverage_of
+            try:
+                account.prepare(self.symbols, lambda symbol: round(leverage(symbol)))
+            except (BitgetError, requests.RequestException) as exc:
+                raise EngineStartError(f"cannot set the account up for trading: {exc}") from None
         token = load_or_create_token(self.paths.data_dir)
         ctx = ActorContext(
             config=cfg,
@@ -181,6 +253,7 @@ class Engine:
             timers=Timers(),
             source=self.source,
             stats=RuntimeStats(),
+            venue=account,
         )
         self.ctx = ctx
         singletons: dict[str, SingletonFactory] = {
@@ -205,6 +278,9 @@ class Engine:
         supervisor = Supervisor.start(ctx, spawn_pipeline, singletons)
         self.supervisor = supervisor
         ctx.router.bind_singleton(SUPERVISOR, supervisor)
+        if account is not None:  # stream first: Execution's reconciliation then covers every fill
+            account.start(self._on_venue_fill, lambda: _tell_role(ctx, EXECUTION, VenueResynced()))
+            ctx.timers.every(LIVE_CHECK_INTERVAL_S, self._live_tick)
         proxy = supervisor.proxy()
         proxy.start_singletons([r for r in singletons if r != MARKET_DATA]).get(timeout=60)
         proxy.start_symbols(self.symbols).get(timeout=60)
@@ -221,6 +297,22 @@ class Engine:
         gc.freeze()
         logger.info("engine running: {} symbols streaming", len(self.symbols))
 
+    def _on_venue_fill(self, fill: VenueFill) -> None:
+        """On the venue's stream thread: hand the fill to Execution, or keep it while Execution
+        is restarting (``_live_tick`` hands it over later; Execution drops duplicates)."""
+        ctx = self.ctx
+        if ctx is None or not ctx.router.tell_singleton(EXECUTION, VenueFillReceived(fill)):
+            self._undelivered.append(fill)
+
+    def _live_tick(self) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return
+        held, self._undelivered = self._undelivered, []
+        for fill in held:
+            self._on_venue_fill(fill)
+        ctx.router.tell_singleton(EXECUTION, Tick())
+
     def status(self) -> dict[str, Any]:
         assert self.supervisor is not None
         result: dict[str, Any] = self.supervisor.ask(GetStatus(), block=True, timeout=10)
@@ -234,6 +326,7 @@ class Engine:
         """Stop streaming, then pipelines, then singletons, flushing the Store last."""
         ctx, supervisor = self.ctx, self.supervisor
         if ctx is None or supervisor is None:
+            self.venue.stop()
             return
         self.stopped.set()
         supervisor.proxy().begin_shutdown().get(timeout=STOP_TIMEOUT_S)
@@ -252,12 +345,13 @@ class Engine:
         _stop(supervisor)
         ctx.timers.stop()
         ctx.dispatcher.shutdown()
+        self.venue.stop()
         self.ctx = None
         logger.info("engine stopped")
 
 
-def _tell_role(ctx: ActorContext, role: str) -> None:
-    ctx.router.tell_singleton(role, Tick())
+def _tell_role(ctx: ActorContext, role: str, message: Any = None) -> None:
+    ctx.router.tell_singleton(role, Tick() if message is None else message)
 
 
 def _stop(ref: pykka.ActorRef[Any]) -> None:

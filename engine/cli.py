@@ -66,6 +66,7 @@ def main() -> None:
 @data_dir_option
 @click.option("--log-dir", type=click.Path(path_type=Path), help="Where logs and journals go (default logs).")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
+@click.option("--confirm-live", is_flag=True, help="Confirm that live mode may send real orders (live.confirm).")
 @click.option(
     "--start-flat",
     is_flag=True,
@@ -80,11 +81,13 @@ def start(
     data_dir: Path | None,
     log_dir: Path | None,
     settings: tuple[str, ...],
+    confirm_live: bool,
     start_flat: bool,
     config_file: Path | None,
 ) -> None:
     """Run the engine until Ctrl-C, SIGTERM or --duration."""
     cli = _overrides(settings) | {
+        "live.confirm": True if confirm_live else None,
         "engine.symbols": symbols,
         "engine.mode": mode,
         "engine.venue": venue,
@@ -242,28 +245,44 @@ def sim() -> None:
 
 
 @sim.command("serve")
-@click.option("--rest-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
+@click.option("--port", "--rest-port", "rest_port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="REST port; 0 picks a free one.")  # fmt: skip
 @click.option("--ws-port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting (sim.*).")
 @config_option
 def sim_serve(rest_port: int, ws_port: int, settings: tuple[str, ...], config_file: Path | None) -> None:
-    """Serve the [sim] market over Bitget's public REST and WebSocket protocol on 127.0.0.1 until Ctrl-C.
+    """Serve the simulated exchange over Bitget's v2 REST and WebSocket protocol on 127.0.0.1 until Ctrl-C.
 
-    Point an engine at it with --venue bitget --set bitget.rest_url=... --set bitget.ws_public_url=...
+    Its account's API key is BITGET_API_KEY / BITGET_SECRET_KEY / BITGET_PASSPHRASE from the
+    environment, or a new one printed here. Point an engine at it with --venue bitget --set
+    bitget.rest_url=... --set bitget.ws_public_url=... --set bitget.ws_private_url=...
     """
+    import secrets
     import threading
 
     from adapters.sim.bitget_server import BitgetSimServer
+    from adapters.sim.signature_check import SimKey
     from engine.app import build_sim_feed
 
     config = _load(config_file, _overrides(settings))
-    server = BitgetSimServer(build_sim_feed(config), rest_port=rest_port, ws_port=ws_port)
+    given = config.secrets
+    key = SimKey(
+        given.api_key or f"sim-{secrets.token_hex(8)}",
+        given.secret_key or secrets.token_hex(16),
+        given.passphrase or secrets.token_hex(6),
+    )
+    server = BitgetSimServer(build_sim_feed(config), rest_port=rest_port, ws_port=ws_port, key=key)
     try:
         server.start()
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         _fail(f"cannot serve the simulated venue: {exc}")
     click.echo(f"REST {server.rest_url}")
-    click.echo(f"WebSocket {server.ws_url}", nl=True)
+    click.echo(f"WebSocket {server.ws_url}")
+    click.echo(f"WebSocket-private {server.ws_private_url}")
+    if not given.api_key:
+        click.echo(f"BITGET_API_KEY={key.api_key}")
+        click.echo(f"BITGET_SECRET_KEY={key.secret_key}")
+        click.echo(f"BITGET_PASSPHRASE={key.passphrase}")
     sys.stdout.flush()
     stopped = threading.Event()
     install_stop_handlers(stopped.set)

@@ -371,11 +371,33 @@ def _is_url(*schemes: str) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class BitgetConfig:
     """[bitget]: where the Bitget adapter connects. rest_url = "https://api.bitget.com";
-    ws_public_url = "wss://ws.bitget.com/v2/ws/public" (the real venue; tests point them at
-    loopback servers)."""
+    ws_public_url = "wss://ws.bitget.com/v2/ws/public"; ws_private_url =
+    "wss://ws.bitget.com/v2/ws/private" (the real venue; tests point them at loopback servers);
+    demo = false (true: a demo-trading key, sent with the ``paptrading`` header; point the
+    stream URLs at wspap.bitget.com); timeout_s = 10.0 (in (0, 120]) per REST request."""
 
     rest_url: str = field(metadata=_is_url("https", "http"))
     ws_public_url: str = field(metadata=_is_url("wss", "ws"))
+    ws_private_url: str = field(metadata=_is_url("wss", "ws"))
+    demo: bool
+    timeout_s: float = field(metadata=_between(0, 120, "(]"))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """[live]: what live mode needs besides keys.
+
+    confirm = false (live mode refuses to start until this is true or --confirm-live is given);
+    margin_mode = "crossed" (crossed | isolated, set on every traded symbol at start);
+    adopted_stop_pct = 0.03 (in (0, 0.5]: the stop given to a venue position the engine did not
+    know of, from its entry); reconcile_lookback_h = 72 (>= 1: how far back fills are compared at
+    start).
+    """
+
+    confirm: bool
+    margin_mode: str = field(metadata=_one_of("crossed", "isolated"))
+    adopted_stop_pct: float = field(metadata=_between(0, 0.5, "(]"))
+    reconcile_lookback_h: int = field(metadata=_at_least(1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +465,7 @@ class Config:
     supervision: SupervisionConfig
     sim: SimSettings
     bitget: BitgetConfig
+    live: LiveConfig
     control: ControlConfig
     logging: LoggingConfig
     secrets: Secrets

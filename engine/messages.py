@@ -579,6 +579,14 @@ class LoadFills:
 
 
 @message
+class LoadOrders:
+    """Store (ask): the orders recorded since ``since_ts``, whatever became of them, oldest first
+    (live reconciliation books a venue fill against the order it belongs to)."""
+
+    since_ts: int
+
+
+@message
 class RecordEvent:
     """Store: an event worth keeping (denial, restart, quarantine, state change)."""
 
@@ -627,3 +635,56 @@ class Tick:
 def encode(message: Any) -> bytes:
     """Encode a message as ``{"type": ..., "data": ...}`` JSON bytes."""
     return orjson.dumps({"type": type(message).__name__, "data": message})
+
+
+@message
+class VenueFill:
+    """One execution of ours as the venue reports it (stream or REST).
+
+    ``side`` is the trade direction (LONG = buy) as everywhere in the engine; ``fee`` is what was
+    paid (positive), ``closing`` whether it reduced a position.
+    """
+
+    trade_id: str
+    order_id: str
+    client_oid: str
+    symbol: str
+    ts: int
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    closing: bool
+
+
+@message
+class VenuePosition:
+    """An open position on the venue: what reconciliation compares the local book with."""
+
+    symbol: str
+    side: Side
+    qty: float
+    entry: float
+    mark: float
+
+
+@message
+class VenueFillReceived:
+    """Execution (live): a fill the venue reported, on its stream or in a re-sync."""
+
+    fill: VenueFill
+
+
+@message
+class VenueResynced:
+    """Execution (live): the venue's stream came back and its gap was replayed: compare positions."""
+
+
+@message
+class ReconcilePositions:
+    """Portfolio: the venue's open positions (all of them); make the local book match, logging each
+    correction."""
+
+    ts: int
+    positions: tuple[PositionView, ...]
+    why: str

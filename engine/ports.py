@@ -1,4 +1,4 @@
-"""What the engine needs from a venue's market data, whatever the venue.
+"""What the engine needs from a venue, whatever the venue: market data, and (live) orders.
 
 ``adapters/<venue>`` implements these; nothing outside ``adapters/`` knows a venue's wire format.
 The sink is called on the adapter's own stream thread with a batch of parsed events, which is
@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.messages import BarClosed, MarketEvent
+from engine.messages import BarClosed, MarketEvent, SubmitOrder, VenueFill, VenuePosition
 
 
 class UnknownSymbolError(LookupError):
@@ -66,3 +66,54 @@ class MarketSource(Protocol):
     def subscribe(self, symbol: str) -> None: ...
 
     def unsubscribe(self, symbol: str) -> None: ...
+
+
+class OrderRefused(Exception):
+    """The venue does not have the order: it refused it, or it never arrived. Safe to reject."""
+
+
+class VenueUnavailable(Exception):
+    """The venue could not be asked (network, server error, rate limit): try again later."""
+
+
+class OrderOutcomeUnknown(VenueUnavailable):
+    """The order may or may not be on the venue (the venue could not be asked): keep watching it."""
+
+
+class OrderVenue(Protocol):
+    """A venue account that live mode sends orders to.
+
+    Fills arrive on ``on_fill`` (a stream thread); a fill may arrive twice (a re-sync replays the
+    gap), so receivers recognise fills by ``trade_id``. After a stream gap the venue replays the
+    fills since the last one seen and then calls ``on_resync`` so positions can be compared.
+    """
+
+    def start(self, on_fill: Callable[[VenueFill], None], on_resync: Callable[[], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def prepare(self, symbols: Sequence[str], leverage: Callable[[str], int]) -> None:
+        """Set the account up for ``symbols`` (margin mode, leverage) before trading them."""
+        ...
+
+    def place(self, order: SubmitOrder) -> str:
+        """Send a market order once; the venue's order id. Raises ``OrderRefused`` or
+        ``OrderOutcomeUnknown``."""
+        ...
+
+    def order_state(self, symbol: str, client_oid: str) -> str | None:
+        """The order's state on the venue (``live``, ``partially_filled``, ``filled``,
+        ``canceled``), or None if the venue has no such order. Raises ``OrderOutcomeUnknown``."""
+        ...
+
+    def fills_since(self, since_ms: int) -> list[VenueFill]:
+        """Our fills since ``since_ms`` (venue time), oldest first. Raises ``VenueUnavailable``."""
+        ...
+
+    def positions(self) -> list[VenuePosition]:
+        """The open positions. Raises ``VenueUnavailable``."""
+        ...
+
+    def now_ms(self) -> int:
+        """The venue's clock. Raises ``VenueUnavailable``."""
+        ...

@@ -24,11 +24,8 @@ def run(config: Config, duration_s: float | None, start_flat: bool = False) -> i
         config.logging.retention_files,
         secrets=[secrets.api_key, secrets.secret_key, secrets.passphrase, secrets.discord_webhook_url],
     )
-    if config.engine.mode != "paper":
-        logger.error(
-            "mode {!r} is not available yet: only paper trading exists so far; nothing was started",
-            config.engine.mode,
-        )
+    if config.engine.mode == "backtest":
+        logger.error("mode 'backtest' is not run by 'engine start'; nothing was started")
         return 2
     try:
         engine = Engine(config, start_flat=start_flat)

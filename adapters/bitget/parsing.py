@@ -17,10 +17,11 @@ import orjson
 
 from adapters.bitget.constants import SUCCESS
 from adapters.bitget.errors import error_for
-from engine.messages import BarClosed, BookUpdated, Level, Side, TickerUpdated, TradesReceived
+from engine.messages import BarClosed, BookUpdated, Level, Side, TickerUpdated, TradesReceived, VenueFill, VenuePosition
 from engine.ports import Instrument
 
 CHECKSUM_LEVELS = 25
+__all__ = ["VenueFill", "VenuePosition"]  # re-exported: the parsers below return them
 
 
 class ParseError(ValueError):
@@ -217,26 +218,6 @@ def frame(text: str | bytes) -> Push | Event | str:
     return Push(str(arg["channel"]), symbol, str(decoded.get("action", "snapshot")), data, ts)
 
 
-@dataclass(frozen=True, slots=True)
-class VenueFill:
-    """One execution of ours, from the ``fill`` channel or the REST fills list.
-
-    ``side`` is the trade direction (LONG = buy) as everywhere in the engine; ``fee`` is what was
-    paid (positive), ``closing`` whether it reduced a position.
-    """
-
-    trade_id: str
-    order_id: str
-    client_oid: str
-    symbol: str
-    ts: int
-    side: Side
-    qty: float
-    price: float
-    fee: float
-    closing: bool
-
-
 def venue_fill(item: Mapping[str, Any]) -> VenueFill:
     """A fill item. In hedge mode ``side`` names the position, as in orders (closing a long is
     ``buy`` + ``close``), so the trade direction is the opposite of ``side`` on a close; in one-way
@@ -264,17 +245,6 @@ def venue_fill(item: Mapping[str, Any]) -> VenueFill:
         paid,
         closing,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class VenuePosition:
-    """An open position on the venue: what reconciliation compares the local book with."""
-
-    symbol: str
-    side: Side
-    qty: float
-    entry: float
-    mark: float
 
 
 def venue_position(item: Mapping[str, Any]) -> VenuePosition:

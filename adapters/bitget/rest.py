@@ -2,7 +2,8 @@
 
 - Every request waits for its endpoint's token (the documented per-endpoint limits).
 - Reads retry with exponential backoff on 429, 5xx, maintenance and network errors.
-- Orders carry a deterministic ``clientOid``. A place-order whose outcome is unknown (a timeout,
+- Orders carry a deterministic ``clientOid``. A place-order answered 429 is sent again (the venue
+  refuses those before looking at them); one whose outcome is unknown (a timeout,
   a dropped connection, a 5xx, a duplicate-clientOid answer) is never sent again: the order is
   looked up by its clientOid, and only a venue that answers "no such order" lets the caller know
   it was not placed (``OrderNotPlaced``), after which sending it again under the same clientOid
@@ -23,7 +24,7 @@ import requests
 
 from adapters.bitget import constants as c
 from adapters.bitget.auth import Credentials, query_string, rest_headers
-from adapters.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, ServerError
+from adapters.bitget.errors import BitgetError, DuplicateClientOid, OrderNotFound, RateLimited, ServerError
 from adapters.bitget.parsing import envelope
 from adapters.rate_limiter import RateLimiter
 from engine.messages import Side
@@ -201,7 +202,7 @@ class BitgetRest:
             raise ValueError("an order needs a clientOid: without one a lost answer could mean a second order")
         body = {"productType": c.PRODUCT_TYPE, "marginCoin": c.MARGIN_COIN, **order}
         try:
-            placed = dict(self.request("POST", c.PLACE_ORDER, body=body, signed=True, retry=False) or {})
+            placed = self._send_order(body)
             if placed.get("orderId"):
                 return placed
         except (DuplicateClientOid, ServerError, requests.ConnectionError, requests.Timeout):
@@ -213,6 +214,20 @@ class BitgetRest:
                 exc.code, f"no order {client_oid} on the venue", exc.http_status, c.PLACE_ORDER
             ) from exc
         return {"orderId": detail.get("orderId"), "clientOid": detail.get("clientOid", client_oid)}
+
+    def _send_order(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a place-order; sent again only after a 429, which the venue answers before it
+        looks at the order, so the first one was certainly not placed."""
+        delay = self.retry.backoff_s
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return dict(self.request("POST", c.PLACE_ORDER, body=body, signed=True, retry=False) or {})
+            except RateLimited:
+                if attempt == self.retry.attempts:
+                    raise
+                self._sleep(delay)
+                delay = min(delay * 2.0, self.retry.max_backoff_s)
+        raise AssertionError("unreachable")
 
     def cancel_order(self, symbol: str, client_oid: str) -> dict[str, Any]:
         """Cancel once (not retried: a retry of a cancel that went through would answer "no such

@@ -252,9 +252,13 @@ class Connection:
         self._call(self.on_push, parsed, recv_ns)
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run an owner's callback; its exception is logged and counted, never the stream's end."""
+        """Run an owner's callback; its exception is logged and counted, never the stream's end,
+        except ``ConnectionError``: the owner asks for the connection to be made again (a
+        re-sync that could not finish is tried again after the next reconnect)."""
         try:
             callback(*args)
+        except ConnectionError:
+            raise
         except Exception:
             self.stats.callback_errors += 1
             logger.exception("{}: callback {} failed", self.url, getattr(callback, "__name__", callback))

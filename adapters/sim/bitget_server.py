@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -42,6 +43,8 @@ from adapters.sim.signature_check import SimKey, check_login, check_rest
 from adapters.sim.venue_faults import VenueFaults
 from engine.messages import BookUpdated, MarketEvent, TickerUpdated, TradesReceived
 from engine.ports import Instrument, UnknownSymbolError
+
+logging.getLogger("websockets").setLevel(logging.WARNING)  # its per-connection INFO lines are noise here
 
 INTERVAL_BY_GRANULARITY = {g: ms for ms, g in c.GRANULARITY.items()}
 PRIVATE_PATHS = frozenset({c.ACCOUNT, c.ACCOUNTS, c.ACCOUNT_INFO, c.SET_LEVERAGE, c.SET_MARGIN_MODE,

@@ -209,6 +209,36 @@ class Portfolio:
         p.stop_reported = False
         return old
 
+    def correct(self, venue: PositionView | None, symbol: str, ts: int, stop_pct: float) -> str:
+        """Make ``symbol``'s position the venue's (``venue`` None: flat); what changed, or ''.
+
+        Live reconciliation: the venue's book is the truth. A quantity or side that differs is set
+        to the venue's, with its average entry; a local position the venue does not hold is
+        dropped; a venue position the engine does not know is adopted with a protective stop
+        ``stop_pct`` from its entry (the engine never holds a position without a stop). Cash is not
+        changed: PnL the engine did not see is not in its ledger, and the log says so.
+        """
+        p = self._positions.get(symbol)
+        if venue is None:
+            if p is None:
+                return ""
+            del self._positions[symbol]
+            return f"local {p.side.value} {p.qty:.6g} @ {p.entry:.6g} dropped: the venue holds nothing"
+        if p is not None and p.side is venue.side and abs(p.qty - venue.qty) <= venue.qty * 1e-6:
+            return ""
+        if p is None or p.side is not venue.side:
+            stop = venue.entry * (1.0 - venue.side.sign * stop_pct)
+            was = "none" if p is None else f"{p.side.value} {p.qty:.6g}"
+            self._positions[symbol] = _Position(
+                symbol, venue.side, venue.qty, venue.entry, stop, ts, "adopted", 0.0, venue.mark or venue.entry, ts,
+                initial_stop=stop,
+            )  # fmt: skip
+            held = f"{venue.side.value} {venue.qty:.6g} @ {venue.entry:.6g}"
+            return f"adopted the venue's {held} (was {was}), stop {stop:.6g}"
+        old_qty = p.qty
+        p.qty, p.entry, p.stop_reported = venue.qty, venue.entry, False
+        return f"{p.side.value} {old_qty:.6g} -> {venue.qty:.6g} @ {venue.entry:.6g} (the venue's)"
+
     def snapshot(self, ts: int) -> PortfolioUpdated:
         """State for Risk at ``ts``; the first snapshot of a new UTC day resets the day start."""
         equity = self.equity

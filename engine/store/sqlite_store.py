@@ -314,6 +314,12 @@ class StateStore:
         )
         return [_message(SubmitOrder, row) for row in self._conn.execute(sql, (OPEN,))]
 
+    def orders_since(self, since_ts: int) -> list[SubmitOrder]:
+        """Every order recorded at or after ``since_ts``, oldest first."""
+        columns = ", ".join(_ORDER_COLUMNS[:-1])
+        sql = f"SELECT {columns} FROM orders WHERE ts >= ? ORDER BY ts, rowid"
+        return [_message(SubmitOrder, row) for row in self._conn.execute(sql, (since_ts,))]
+
     def entry_times(self, since_ts: int) -> list[int]:
         """Event times of the entry (not reduce-only) orders not rejected since ``since_ts``."""
         sql = "SELECT ts FROM orders WHERE ts >= ? AND reduce_only = 0 AND status != 'rejected' ORDER BY ts"
