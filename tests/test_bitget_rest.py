@@ -497,14 +497,26 @@ def test_a_rejected_place_order_is_raised_without_a_lookup_or_resend(stub, clien
     assert [(s.method, s.path) for s in stub.seen] == [("POST", c.PLACE_ORDER)]
 
 
-def test_a_rate_limited_place_order_is_not_resent(stub, client, sleeps):
+def test_a_place_order_refused_with_429_is_sent_again_after_a_backoff(stub, client, sleeps):
+    answers = iter([err("429", status=429), ok({"orderId": "77", "clientOid": "oid-12"})])
+    stub.handler = lambda _seen: next(answers)
+
+    placed = client.place_order(an_order("oid-12"))
+
+    assert placed == {"orderId": "77", "clientOid": "oid-12"}
+    assert len(stub.calls("POST", c.PLACE_ORDER)) == 2
+    assert stub.calls("GET", c.ORDER_DETAIL) == []
+    assert len(sleeps) == 1
+
+
+def test_a_place_order_rate_limited_on_every_attempt_raises_after_the_retry_budget(stub, client, sleeps):
     stub.handler = lambda _seen: err("429", status=429)
 
     with pytest.raises(RateLimited):
-        client.place_order(an_order("oid-12"))
+        client.place_order(an_order("oid-13"))
 
-    assert len(stub.calls("POST", c.PLACE_ORDER)) == 1
-    assert sleeps == []
+    assert len(stub.calls("POST", c.PLACE_ORDER)) == client.retry.attempts
+    assert len(sleeps) == client.retry.attempts - 1
 
 
 # --- candles --------------------------------------------------------------------------------------

@@ -424,26 +424,50 @@ def test_a_place_order_whose_answer_times_out_returns_the_order_found_by_client_
 # --- the venue's own rate limits ------------------------------------------------------------------
 
 
-def test_more_than_the_documented_rate_at_one_path_is_answered_429(srv: BitgetSimServer):
+def burst(srv: BitgetSimServer, path: str, count: int) -> list[requests.Response]:
+    """``count`` unsigned GETs of ``path`` from a raw session, as fast as it sends them (a new
+    connection each: kept-alive requests to the sim are slow, see the Nagle test below)."""
     session = requests.Session()
+    session.headers["Connection"] = "close"
+    return [session.get(srv.rest_url + path, timeout=DEADLINE_S) for _ in range(count)]
+
+
+def test_more_than_the_documented_rate_at_one_path_is_answered_429(srv: BitgetSimServer):
     limit = int(c.RATE_LIMITS[c.SERVER_TIME])
 
-    answers = [session.get(srv.rest_url + c.SERVER_TIME, timeout=DEADLINE_S) for _ in range(limit + 5)]
+    answers = burst(srv, c.SERVER_TIME, limit + 5)
 
-    refused = [a for a in answers if a.status_code == 429]
     assert [a.status_code for a in answers[:limit]] == [200] * limit
-    assert refused
+    refused = answers[limit:]
+    assert [a.status_code for a in refused] == [429] * 5
     assert {a.json()["code"] for a in refused} == {"429"}
 
 
 def test_the_rate_is_counted_per_path(srv: BitgetSimServer):
-    session = requests.Session()
-    for _ in range(int(c.RATE_LIMITS[c.SERVER_TIME]) + 1):
-        session.get(srv.rest_url + c.SERVER_TIME, timeout=DEADLINE_S)
+    limit = int(c.RATE_LIMITS[c.SERVER_TIME])
+    answers = burst(srv, c.SERVER_TIME, limit + 1)
 
-    other = session.get(srv.rest_url + c.CONTRACTS, params={"productType": c.PRODUCT_TYPE}, timeout=DEADLINE_S)
+    (other,) = burst(srv, c.CONTRACTS + f"?productType={c.PRODUCT_TYPE}", 1)
 
+    assert answers[-1].status_code == 429
     assert other.status_code == 200
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the sim REST handler (adapters/sim/bitget_server.py, _handler) writes the headers and the "
+    "body in two unbuffered sends with Nagle on, so every kept-alive request waits ~40 ms for a delayed ACK",
+)
+def test_a_kept_alive_rest_request_is_answered_within_a_few_milliseconds(srv: BitgetSimServer):
+    session = requests.Session()
+    session.get(srv.rest_url + c.SERVER_TIME, timeout=DEADLINE_S)  # opens the connection
+    took = []
+    for _ in range(5):
+        started = time.perf_counter()
+        session.get(srv.rest_url + c.SERVER_TIME, timeout=DEADLINE_S)
+        took.append(time.perf_counter() - started)
+
+    assert sorted(took)[2] < 0.025
 
 
 def test_a_pacing_client_gets_every_answer_over_more_than_the_rate(srv: BitgetSimServer):
