@@ -58,7 +58,7 @@ from adapters.sim.market import SimConfig, SimMarket
 from adapters.sim.signature_check import SimKey
 from engine.config import Config
 from engine.control.endpoint import TOKEN_FILE, load_or_create_token
-from engine.messages import GetStatus, Tick, VenueFill, VenueFillReceived, VenueResynced
+from engine.messages import AddSymbol, GetStatus, RemoveSymbol, Tick, VenueFill, VenueFillReceived, VenueResynced
 from engine.ports import MarketSource
 from engine.runtime.dispatcher import Dispatcher
 from engine.runtime.faults import FaultInjector
@@ -68,6 +68,7 @@ from engine.runtime.stats import RuntimeStats
 from engine.runtime.timers import Timers
 from engine.store.recovery import StateUnusable, check_state
 from engine.supervisor import SingletonFactory, Supervisor
+from engine.universe import UniverseChange, universe_change
 
 DB_FILE = "engine.sqlite"
 SWEEP_INTERVAL_S = 0.25
@@ -219,6 +220,7 @@ class Engine:
         self.venue = Venue(source) if source is not None else build_venue(config)
         self.source = self.venue.source
         self._undelivered: list[VenueFill] = []
+        self._refreshing = threading.Lock()
         self.faults = FaultInjector(config.supervision.fault_inject)
         self.stopped = threading.Event()
         self.ctx: ActorContext | None = None
@@ -294,8 +296,48 @@ class Engine:
         _tell_role(ctx, CORRELATION)  # the backfilled windows are full: block correlated entries from the start
         ctx.timers.every(cfg.engine.correlation_interval_s, lambda: _tell_role(ctx, CORRELATION))
         ctx.timers.every(cfg.scanner.interval_s, lambda: _tell_role(ctx, SCANNER))
+        if cfg.symbol_list() is None and cfg.engine.universe_refresh_s > 0:
+            ctx.timers.every(cfg.engine.universe_refresh_s, self._refresh_in_background)
         gc.freeze()
         logger.info("engine running: {} symbols streaming", len(self.symbols))
+
+    def refresh_universe(self) -> UniverseChange:
+        """Read the venue's listing again; add new listings that pass the volume minimum and remove
+        delisted symbols (closing their positions). Logged; the change is returned."""
+        supervisor = self.supervisor
+        assert supervisor is not None
+        self.source.refresh()
+        status = supervisor.ask(GetStatus(), block=True, timeout=10)
+        current = [*status["symbol_list"], *(q["symbol"] for q in status["quarantined"])]
+        change = universe_change(
+            current, self.source.universe(self.config.risk.min_volume_24h_usdt), set(self.source.listed())
+        )
+        for symbol in change.add:
+            supervisor.ask(AddSymbol(symbol), block=True, timeout=30)
+        for symbol in change.remove:
+            supervisor.ask(RemoveSymbol(symbol, close_positions=True), block=True, timeout=30)
+        if change.add or change.remove:
+            logger.info(
+                "universe refreshed: {} new listings added ({}), {} delisted removed ({})",
+                len(change.add), ", ".join(change.add) or "-", len(change.remove), ", ".join(change.remove) or "-",
+            )  # fmt: skip
+        return change
+
+    def _refresh_in_background(self) -> None:
+        """On a timer: the REST reads run on their own thread so the timers never wait for them."""
+        if not self._refreshing.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                self.refresh_universe()
+            except Exception as exc:  # a venue error must not end the refresh schedule
+                logger.warning("universe refresh failed ({}); the next one is in {}s", exc,
+                               self.config.engine.universe_refresh_s)  # fmt: skip
+            finally:
+                self._refreshing.release()
+
+        threading.Thread(target=run, name="universe-refresh", daemon=True).start()
 
     def _on_venue_fill(self, fill: VenueFill) -> None:
         """On the venue's stream thread: hand the fill to Execution, or keep it while Execution

@@ -107,7 +107,7 @@ class EngineConfig:
     symbols = "all" or "BTCUSDT,ETHUSDT" (uppercase names ending in USDT, no repeats);
     data_dir = "data", log_dir = "logs" (relative to the working directory);
     top_n_symbols = 5, quote_batch_ms = 100, equity_sample_s = 10, correlation_interval_s = 600,
-    correlation_window = 50 (each >= 1; the window >= 2).
+    correlation_window = 50 (each >= 1; the window >= 2); universe_refresh_s = 600 (>= 0; 0 = never).
     """
 
     mode: str = field(metadata=_one_of("paper", "live", "backtest"))
@@ -122,6 +122,7 @@ class EngineConfig:
     equity_sample_s: int = field(metadata=_at_least(1))
     correlation_interval_s: int = field(metadata=_at_least(1))
     correlation_window: int = field(metadata=_at_least(2))
+    universe_refresh_s: int = field(metadata=_at_least(0))
 
 
 @dataclass(frozen=True, slots=True)

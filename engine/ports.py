@@ -41,6 +41,10 @@ EventSink = Callable[[Sequence[MarketEvent]], None]
 
 
 class MarketSource(Protocol):
+    def refresh(self) -> None:
+        """Read the venue's listing again: new contracts, delistings, 24h volumes."""
+        ...
+
     def listed(self) -> list[str]:
         """Every symbol the venue lists, tradeable or not."""
         ...

@@ -425,11 +425,13 @@ def test_a_place_order_whose_answer_times_out_returns_the_order_found_by_client_
 
 
 def burst(srv: BitgetSimServer, path: str, count: int) -> list[requests.Response]:
-    """``count`` unsigned GETs of ``path`` from a raw session, as fast as it sends them (a new
-    connection each: kept-alive requests to the sim are slow, see the Nagle test below)."""
-    session = requests.Session()
-    session.headers["Connection"] = "close"
-    return [session.get(srv.rest_url + path, timeout=DEADLINE_S) for _ in range(count)]
+    """``count`` unsigned GETs of ``path`` as fast as plain ``requests`` sends them, each on a new
+    session and connection (kept-alive requests to the sim are slow, see the Nagle test below)."""
+    answers = []
+    for _ in range(count):
+        with requests.Session() as session:
+            answers.append(session.get(srv.rest_url + path, timeout=DEADLINE_S))
+    return answers
 
 
 def test_more_than_the_documented_rate_at_one_path_is_answered_429(srv: BitgetSimServer):

@@ -59,6 +59,9 @@ class SimFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def refresh(self) -> None:
+        """The simulated universe is fixed for a run: nothing is listed or delisted."""
+
     def listed(self) -> list[str]:
         return self.market.listed()
 
