@@ -659,6 +659,40 @@ def test_a_size_under_the_minimum_is_refused_with_40808():
     assert refused(ex, market("buy", 0.01, "m1")) == "40808"  # one lot, under min 0.02
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: SimExchange._validate never checks a limit price against the tick size; Bitget refuses a "
+    "price off the tick grid (40808/41103), so a client sending one is not caught by the sim",
+)
+def test_a_limit_price_off_the_tick_grid_is_refused():
+    ex = exchange()
+
+    assert refused(ex, limit("buy", 1.0, 95.05, "l1")) in ("40808", "41103")  # tick 0.1
+
+
+def test_the_margin_mode_cannot_change_with_a_position_open():
+    ex = exchange()
+    ex.place(market("buy", 1.0, "m1"))
+
+    with pytest.raises(ExchangeError) as info:
+        ex.set_margin_mode(SYMBOL, "isolated")
+
+    assert info.value.code == "40017"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: SimExchange.set_margin_mode checks only positions; Bitget (venue doc 6.3) also refuses "
+    "while the symbol has an open order",
+)
+def test_the_margin_mode_cannot_change_with_an_order_resting():
+    ex = exchange()
+    ex.place(limit("buy", 1.0, 95.0, "l1"))
+
+    with pytest.raises(ExchangeError):
+        ex.set_margin_mode(SYMBOL, "isolated")
+
+
 def test_an_unlisted_symbol_is_refused_with_40034():
     ex = exchange()
 

@@ -44,7 +44,8 @@ from adapters.sim.venue_faults import VenueFaults
 from engine.messages import BookUpdated, MarketEvent, TickerUpdated, TradesReceived
 from engine.ports import Instrument, UnknownSymbolError
 
-logging.getLogger("websockets").setLevel(logging.WARNING)  # its per-connection INFO lines are noise here
+logging.getLogger("websockets").setLevel(logging.WARNING)  # per-connection INFO lines are noise here
+logging.getLogger("asyncio").setLevel(logging.ERROR)  # "socket.send() raised exception" on every closed peer
 
 INTERVAL_BY_GRANULARITY = {g: ms for ms, g in c.GRANULARITY.items()}
 PRIVATE_PATHS = frozenset({c.ACCOUNT, c.ACCOUNTS, c.ACCOUNT_INFO, c.SET_LEVERAGE, c.SET_MARGIN_MODE,
@@ -52,6 +53,7 @@ PRIVATE_PATHS = frozenset({c.ACCOUNT, c.ACCOUNTS, c.ACCOUNT_INFO, c.SET_LEVERAGE
                            c.FILLS, c.POSITIONS})  # fmt: skip
 PRIVATE_CHANNELS = frozenset({"orders", "fill", "positions", "account"})
 FAULTS_PATH = "/sim/faults"
+FLUSH_S = 0.05
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 
 
@@ -79,15 +81,15 @@ def ticker_item(t: TickerUpdated) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def frames_of(events: Sequence[MarketEvent], ts_ms: int) -> list[tuple[str, str, bytes]]:
-    """(channel, symbol, push frame) for each event a public channel carries."""
+def push_items(events: Sequence[MarketEvent]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(channel, symbol, data item) of each event a public channel carries."""
     out = []
     for e in events:
         if isinstance(e, TickerUpdated):
-            channel, action, data = "ticker", "snapshot", [ticker_item(e)]
+            out.append(("ticker", e.symbol, ticker_item(e)))
         elif isinstance(e, BookUpdated):
             levels = {side: [[_num(p), _num(q)] for p, q in getattr(e, side)] for side in ("bids", "asks")}
-            channel, action, data = "books5", "snapshot", [levels | {"ts": str(e.ts)}]
+            out.append(("books5", e.symbol, levels | {"ts": str(e.ts)}))
         elif isinstance(e, TradesReceived):
             item = {
                 "ts": str(e.ts),
@@ -96,12 +98,43 @@ def frames_of(events: Sequence[MarketEvent], ts_ms: int) -> list[tuple[str, str,
                 "side": "buy",
                 "tradeId": str(e.ts),
             }
-            channel, action, data = "trade", "update", [item]
-        else:
-            continue
-        arg = {"instType": c.PRODUCT_TYPE, "channel": channel, "instId": e.symbol}
-        out.append((channel, e.symbol, orjson.dumps({"action": action, "arg": arg, "data": data, "ts": ts_ms})))
+            out.append(("trade", e.symbol, item))
     return out
+
+
+def push_frame(channel: str, symbol: str, data: list[dict[str, Any]], ts_ms: int) -> bytes:
+    """A push as Bitget sends it: ``trade`` is an update, the rest snapshots."""
+    key = "coin" if channel == "account" else "instId"
+    arg = {"instType": c.PRODUCT_TYPE, "channel": channel, key: symbol}
+    action = "update" if channel == "trade" else "snapshot"
+    return orjson.dumps({"action": action, "arg": arg, "data": data, "ts": ts_ms})
+
+
+class Outbox:
+    """Pushes waiting for the next flush, as a venue batches them: the newest ticker and book of a
+    symbol replace older ones (Bitget pushes those on a 100-300 ms cadence, never a backlog),
+    trades and private pushes are all kept, in order. Without this, a sped-up market would queue
+    more frames than the socket can carry and every quote would arrive stale."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[tuple[str, str], dict[str, Any]] = {}
+        self._all: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def put(self, channel: str, symbol: str, items: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if channel in ("ticker", "books5"):
+                self._latest[(channel, symbol)] = items[-1]
+            else:
+                self._all.setdefault((channel, symbol), []).extend(items)
+
+    def take(self) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        with self._lock:
+            latest, self._latest = self._latest, {}
+            every, self._all = self._all, {}
+        return [(ch, sym, [item]) for (ch, sym), item in latest.items()] + [
+            (ch, sym, items) for (ch, sym), items in every.items()
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +188,7 @@ class BitgetSimServer:
         self._connections: set[ServerConnection] = set()
         self._logged_in: set[ServerConnection] = set()
         self._windows: dict[str, deque[float]] = {}
+        self._outbox = Outbox()
         self._funding_slot = 0
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
@@ -225,7 +259,9 @@ class BitgetSimServer:
             async with serve(self._session, self.host, self.ws_port) as server:
                 self._ws = server
                 self._ws_ready.set()
+                flusher = asyncio.create_task(self._flush_forever())
                 await server.wait_closed()
+                flusher.cancel()
 
         asyncio.run(main())
 
@@ -278,7 +314,7 @@ class BitgetSimServer:
             await ws.send(orjson.dumps({"event": op, "arg": arg}).decode())
             if op == "subscribe" and channel in ("positions", "account"):
                 data = self.exchange.positions() if channel == "positions" else [self.exchange.account_item()]
-                await ws.send(_private_frame(channel, data).decode())
+                await ws.send(push_frame(channel, "default", data, _now_ms()).decode())
 
     async def _login(self, ws: ServerConnection, args: list[Any]) -> None:
         try:
@@ -296,7 +332,7 @@ class BitgetSimServer:
 
     def _on_events(self, events: Sequence[MarketEvent]) -> None:
         """On the feed's thread: keep the newest tickers, match resting orders against the new
-        books, settle funding at 8-hour boundaries, and push everything to its subscribers."""
+        books, settle funding at 8-hour boundaries, and queue everything for its subscribers."""
         exchange = self.exchange
         for e in events:
             if isinstance(e, TickerUpdated):
@@ -308,23 +344,34 @@ class BitgetSimServer:
             self._funding_slot = slot
             for t in self._tickers.values():
                 exchange.settle_funding(t.symbol, t.funding_rate)
-        now = int(time.time() * 1000)
-        frames = [(channel, symbol, text) for channel, symbol, text in frames_of(events, now)]
-        self._broadcast(frames)
-        self._push_private()
+        for channel, symbol, item in push_items(events):
+            self._outbox.put(channel, symbol, [item])
+        self._queue_private()
 
-    def _push_private(self) -> None:
-        pushes = self.exchange.drain()
-        if pushes:
-            self._broadcast([(ch, "default", _private_frame(ch, data)) for ch, data in pushes])
+    def _queue_private(self) -> None:
+        for channel, data in self.exchange.drain():
+            self._outbox.put(channel, "default", data)
 
-    def _broadcast(self, frames: Sequence[tuple[str, str, bytes]]) -> None:
-        loop = self._loop
-        if loop is None or self.faults.silent():
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            try:
+                await self._flush()
+            except Exception:  # a bad frame must not end the venue's pushes
+                logger.exception("simulated venue: a flush of pushes failed; carrying on")
+
+    async def _flush(self) -> None:
+        """Send what the outbox holds to each subscriber, with the configured faults."""
+        pushes = self._outbox.take()
+        if not pushes or self.faults.silent():
             return
-        for channel, symbol, text in frames:
+        now = _now_ms()
+        for channel, symbol, data in pushes:
             with self._lock:
                 peers = list(self._subscribers.get((channel, symbol), ()))
+            if not peers:
+                continue
+            text = push_frame(channel, symbol, data, now).decode()
             for peer in peers:
                 texts = [text]
                 if self.faults.chance(self.faults.malformed_rate):
@@ -332,7 +379,8 @@ class BitgetSimServer:
                 if self.faults.chance(self.faults.duplicate_rate):
                     texts.append(text)
                 for t in texts:
-                    asyncio.run_coroutine_threadsafe(_send(peer, t), loop)
+                    with contextlib.suppress(ConnectionClosed):
+                        await peer.send(t)
 
     # --- REST --------------------------------------------------------------------------------
 
@@ -361,7 +409,7 @@ class BitgetSimServer:
         except LookupError as exc:
             return 400, {"code": "40034", "msg": str(exc), "requestTime": _now_ms(), "data": None}
         finally:
-            self._push_private()
+            self._queue_private()
         if data is HOLD:
             time.sleep(self.faults.hold_s)
             return 0, None
@@ -488,17 +536,6 @@ def _now_ms() -> int:
 
 def _error_event(code: str, message: str, arg: Mapping[str, Any] | None = None) -> str:
     return orjson.dumps({"event": "error", "code": code, "msg": message} | ({"arg": arg} if arg else {})).decode()
-
-
-def _private_frame(channel: str, data: list[dict[str, Any]]) -> bytes:
-    key = "coin" if channel == "account" else "instId"
-    arg = {"instType": c.PRODUCT_TYPE, "channel": channel, key: "default"}
-    return orjson.dumps({"action": "snapshot", "arg": arg, "data": data, "ts": _now_ms()})
-
-
-async def _send(peer: ServerConnection, text: bytes) -> None:
-    with contextlib.suppress(ConnectionClosed):
-        await peer.send(text.decode())
 
 
 def _handler(route: Callable[[Request], tuple[int, Any]]) -> type[BaseHTTPRequestHandler]:
