@@ -3,10 +3,11 @@
 - ``place`` sends one market order under the engine's deterministic clientOid, at most once
   (``BitgetRest.place_order``): a refusal is ``OrderRefused``, an outcome nobody can learn is
   ``OrderOutcomeUnknown``, and the stream or the next re-sync tells what became of it.
-- The private stream (login, then ``fill``, ``orders`` and ``positions``) delivers each fill as it
-  happens. After every reconnect the fills since the last one seen (less a minute of overlap) are
-  read over REST and delivered again, then ``on_resync`` runs, so a fill made during the gap is
-  never missed; duplicates are the receiver's to drop (by trade id).
+- The private stream (login, then ``fill``, ``orders``, ``positions`` and ``account``) delivers
+  each fill as it happens. After every reconnect the fills since the last one seen (less a
+  minute of overlap) are read over REST and delivered again, then ``on_resync`` runs (positions
+  are compared there), so a fill made during the gap is never missed; duplicates are the
+  receiver's to drop (by trade id).
 - ``verify_key`` refuses a key that can withdraw: a trading engine never needs that right, and a
   leaked key that has it can empty the account.
 """
@@ -29,7 +30,7 @@ from adapters.bitget.stream import Channel, Connection
 from engine.messages import SubmitOrder, VenueFill, VenuePosition
 from engine.ports import Instrument, OrderOutcomeUnknown, OrderRefused, VenueUnavailable
 
-PRIVATE_CHANNELS = (Channel("fill", "default"), Channel("orders", "default"), Channel("positions", "default"))
+PRIVATE_CHANNELS = tuple(Channel(name, "default") for name in ("fill", "orders", "positions", "account"))
 RESYNC_OVERLAP_MS = 60_000
 _UNREACHABLE = (requests.ConnectionError, requests.Timeout)
 
