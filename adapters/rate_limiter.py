@@ -6,14 +6,19 @@ Each key (an endpoint path) allows at most ``rate`` requests in any sliding one-
 would let almost twice the rate through in one second (a full burst at the end of one second and
 the refill right after), which is what a venue counting per second punishes. The clock and the
 sleep are injectable so the pacing can be tested without waiting.
+
+The venue counts requests when they arrive, which is some time after they were paced here. Used
+through ``slot``, a request's place in the window moves to when its answer came back (by then the
+venue has certainly received it), so network jitter can never squeeze one request too many into
+the venue's second.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 WINDOW_S = 1.0
 
@@ -34,19 +39,38 @@ class RateLimiter:
         self._default = default_rate
         self._clock = clock
         self._sleep = sleep
-        self._sent: dict[str, deque[float]] = {}
+        self._sent: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def acquire(self, key: str) -> float:
         """Reserve the earliest send time for ``key`` that keeps its window within the rate, sleep
         until then, and return the seconds waited."""
+        return self._reserve(key)[1]
+
+    @contextmanager
+    def slot(self, key: str) -> Iterator[float]:
+        """``acquire``, then, once the request is answered, count it from the answer's time."""
+        at, wait = self._reserve(key)
+        try:
+            yield wait
+        finally:
+            with self._lock:
+                sent = self._sent[key]
+                if at in sent:
+                    sent[sent.index(at)] = max(at, self._clock())
+
+    def _reserve(self, key: str) -> tuple[float, float]:
         with self._lock:
             most = int(self._rates.get(key, self._default))
-            sent = self._sent.setdefault(key, deque(maxlen=most))
+            sent = self._sent.setdefault(key, [])
             now = self._clock()
-            at = max(now, sent[0] + WINDOW_S) if len(sent) == most else now
+            at = now
+            if len(sent) >= most:
+                oldest = min(sent)
+                sent.remove(oldest)
+                at = max(now, oldest + WINDOW_S)
             sent.append(at)
         wait = at - now
         if wait > 0.0:
             self._sleep(wait)
-        return wait
+        return at, wait

@@ -354,9 +354,9 @@ def test_every_request_is_paced_by_its_endpoint_path(stub, make_client):
     taken: list[str] = []
 
     class Recording(RateLimiter):
-        def acquire(self, key: str) -> float:
+        def _reserve(self, key: str) -> tuple[float, float]:
             taken.append(key)
-            return 0.0
+            return super()._reserve(key)
 
     stub.script(UNAVAILABLE, ok([]), ok({}))
     client = make_client(limiter=Recording(c.RATE_LIMITS))

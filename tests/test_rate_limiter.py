@@ -145,3 +145,29 @@ def test_a_request_waits_only_while_the_window_before_its_send_is_full(rate, tim
     for asked, sent in zip(times, done, strict=True):
         if sent > asked + EPS:
             assert sum(1 for t in done if sent - 1.0 - EPS <= t < sent - EPS) == rate
+
+
+# --- counted from the answer ----------------------------------------------------------------------
+
+
+def test_a_slot_is_counted_from_when_its_answer_came_back():
+    clock = FakeClock()
+    pacer = limiter({"/p": 2}, clock)
+    with pacer.slot("/p"):
+        clock.now = 0.3  # the venue may have counted this request at any time up to its answer
+    with pacer.slot("/p"):
+        pass
+
+    pacer.acquire("/p")
+
+    assert clock.now == pytest.approx(1.3)  # one second after the first answer, not after its send (1.0)
+
+
+def test_a_slot_that_waits_reports_the_wait():
+    clock = FakeClock()
+    pacer = limiter({"/p": 1}, clock)
+    with pacer.slot("/p"):
+        pass
+
+    with pacer.slot("/p") as waited:
+        assert waited == pytest.approx(1.0)

@@ -121,14 +121,14 @@ class BitgetRest:
         raise AssertionError("unreachable")
 
     def _send(self, method: str, path: str, query: str, body: str, signed: bool) -> Any:
-        self.limiter.acquire(path)
+        if signed and self.credentials is None:
+            raise BitgetError("40001", "this call needs API credentials", 0, path)
         url = f"{self.base_url}{path}{'?' + query if query else ''}"
-        headers = {"Content-Type": "application/json"}
-        if signed:
-            if self.credentials is None:
-                raise BitgetError("40001", "this call needs API credentials", 0, path)
-            headers = rest_headers(self.credentials, self._clock_ms(), method, path, query, body)
-        response = self.session.request(method, url, data=body or None, headers=headers, timeout=self.timeout_s)
+        with self.limiter.slot(path):
+            headers = {"Content-Type": "application/json"}
+            if self.credentials is not None and signed:
+                headers = rest_headers(self.credentials, self._clock_ms(), method, path, query, body)
+            response = self.session.request(method, url, data=body or None, headers=headers, timeout=self.timeout_s)
         return envelope(response.status_code, response.content, path)
 
     # --- public ------------------------------------------------------------------------------

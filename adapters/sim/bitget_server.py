@@ -110,21 +110,25 @@ def push_frame(channel: str, symbol: str, data: list[dict[str, Any]], ts_ms: int
     return orjson.dumps({"action": action, "arg": arg, "data": data, "ts": ts_ms})
 
 
+SNAPSHOT_CHANNELS = frozenset({"ticker", "books5", "positions", "account"})
+
+
 class Outbox:
-    """Pushes waiting for the next flush, as a venue batches them: the newest ticker and book of a
-    symbol replace older ones (Bitget pushes those on a 100-300 ms cadence, never a backlog),
-    trades and private pushes are all kept, in order. Without this, a sped-up market would queue
-    more frames than the socket can carry and every quote would arrive stale."""
+    """Pushes waiting for the next flush, as a venue batches them: a snapshot (ticker, book, the
+    positions or the account) replaces the older one of its channel and symbol, since Bitget
+    pushes those on a cadence, never as a backlog; trades, orders and fills are all kept, in
+    order. Without this, a sped-up market would queue more frames than the socket can carry and
+    every quote would arrive stale."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._latest: dict[tuple[str, str], dict[str, Any]] = {}
+        self._latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._all: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def put(self, channel: str, symbol: str, items: list[dict[str, Any]]) -> None:
         with self._lock:
-            if channel in ("ticker", "books5"):
-                self._latest[(channel, symbol)] = items[-1]
+            if channel in SNAPSHOT_CHANNELS:
+                self._latest[(channel, symbol)] = items
             else:
                 self._all.setdefault((channel, symbol), []).extend(items)
 
@@ -132,9 +136,7 @@ class Outbox:
         with self._lock:
             latest, self._latest = self._latest, {}
             every, self._all = self._all, {}
-        return [(ch, sym, [item]) for (ch, sym), item in latest.items()] + [
-            (ch, sym, items) for (ch, sym), items in every.items()
-        ]
+        return [(ch, sym, items) for (ch, sym), items in (*latest.items(), *every.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +347,7 @@ class BitgetSimServer:
             for t in self._tickers.values():
                 exchange.settle_funding(t.symbol, t.funding_rate)
         for channel, symbol, item in push_items(events):
-            self._outbox.put(channel, symbol, [item])
+            self._outbox.put(channel, symbol, [item])  # a ticker or book: the newest one is sent
         self._queue_private()
 
     def _queue_private(self) -> None:
@@ -541,6 +543,7 @@ def _error_event(code: str, message: str, arg: Mapping[str, Any] | None = None) 
 def _handler(route: Callable[[Request], tuple[int, Any]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no delayed-ACK stall
 
         def do_GET(self) -> None:
             self._answer("GET")

@@ -241,8 +241,10 @@ class SimExchange:
             raise ExchangeError("40017", f"marginMode must be crossed or isolated, not {mode!r}")
         with self._lock:
             self._instrument(symbol)
-            if any(p.symbol == symbol for p in self._positions.values()):
-                raise ExchangeError("40017", f"{symbol} has a position: the margin mode cannot change")
+            if any(p.symbol == symbol for p in self._positions.values()) or any(
+                o.symbol == symbol for o in self._open.values()
+            ):
+                raise ExchangeError("40017", f"{symbol} has a position or an open order: the margin mode cannot change")
             self.account.margin_mode[symbol] = mode
 
     def set_position_mode(self, mode: str) -> None:
@@ -281,7 +283,7 @@ class SimExchange:
             book = self._books.get(order.symbol) or Book()
             self._take(order, book)
             if order.remaining > 0.0 and order.status in ("live", "partially_filled"):
-                if order.order_type == "limit" and order.force == "gtc":
+                if order.order_type == "limit" and order.force in ("gtc", "post_only"):
                     self._open[order.order_id] = order
                 else:
                     self._finish(order, "filled" if order.filled > 0.0 and order.order_type == "market" else "canceled")
@@ -352,6 +354,9 @@ class SimExchange:
             raise ExchangeError("40017", f"side {side!r}, orderType {order_type!r}, force {force!r} not accepted")
         if order_type == "limit" and price <= 0.0:
             raise ExchangeError("40017", "a limit order needs a positive price")
+        ticks = price / instrument.tick_size
+        if order_type == "limit" and abs(ticks - round(ticks)) > 1e-6:
+            raise ExchangeError("41103", f"price {body['price']} is not a multiple of the tick {instrument.tick_size}")
         steps = size / instrument.lot_size
         if size < instrument.min_qty or abs(steps - round(steps)) > 1e-6:
             raise ExchangeError("40808", f"size {body['size']} is not a multiple of {instrument.lot_size} "
@@ -395,7 +400,7 @@ class SimExchange:
             self._finish(order, "canceled")
             return
         for i, (price, qty) in enumerate(crossing):
-            if order.remaining <= 0.0 or order.status == "canceled":
+            if order.remaining <= 0.0 or order.status not in ("live", "partially_filled"):
                 break
             last = i == len(crossing) - 1 and order.order_type == "market"
             self._fill(order, price, order.remaining if last else min(qty, order.remaining), maker=False)
