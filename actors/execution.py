@@ -28,6 +28,7 @@ from actors.context import EXECUTION, PORTFOLIO, RISK, STORE, ActorContext
 from adapters.paper.fill_model import PaperFillModel
 from engine.core.order_tracker import OrderTracker, UnknownOrder
 from engine.messages import (
+    GetStatus,
     LoadFills,
     LoadOpenOrders,
     LoadOrders,
@@ -97,6 +98,13 @@ class ExecutionActor(SingletonActor):
             if self.start_sync is not None:
                 self._reconcile_on_start()
             self._check_in_flight()
+        elif isinstance(message, GetStatus):
+            return {
+                "mode": "paper" if self.venue is None else "live",
+                "in_flight": len(self.tracker.in_flight()),
+                "duplicate_fills": self.tracker.duplicates,
+                "foreign_fills": len(self.foreign),
+            }
         return None
 
     # --- both modes ----------------------------------------------------------------------------

@@ -74,6 +74,8 @@ DB_FILE = "engine.sqlite"
 SWEEP_INTERVAL_S = 0.25
 STOP_TIMEOUT_S = 10.0
 LIVE_CHECK_INTERVAL_S = 5.0
+DRAIN_TIMEOUT_S = 20.0
+DRAIN_POLL_S = 0.5
 
 
 class EngineStartError(RuntimeError):
@@ -144,14 +146,17 @@ def _connect(
 ) -> Venue:
     rest_url, ws_public, ws_private = urls
     rest = BitgetRest(rest_url, credentials, timeout_s=config.bitget.timeout_s)
-    source = BitgetSource(rest, ws_public)
+    source = BitgetSource(rest, ws_public, silence_s=config.bitget.ws_silence_s)
     try:
         source.refresh()
     except (BitgetError, requests.RequestException) as exc:
         raise EngineStartError(f"cannot read Bitget's contracts from {rest_url}: {exc}") from None
     if credentials is None:
         return Venue(source, None, server)
-    account = BitgetBroker(rest, ws_private, credentials, source.instrument, margin_mode=config.live.margin_mode)
+    account = BitgetBroker(
+        rest, ws_private, credentials, source.instrument,
+        margin_mode=config.live.margin_mode, silence_s=config.bitget.ws_silence_s,
+    )  # fmt: skip
     try:
         account.verify_key()
     except (KeyNotAllowed, BitgetError, requests.RequestException) as exc:
@@ -371,6 +376,7 @@ class Engine:
             self.venue.stop()
             return
         self.stopped.set()
+        ctx.timers.stop()  # no more rebalances, samples or sweeps: nothing new starts from here
         supervisor.proxy().begin_shutdown().get(timeout=STOP_TIMEOUT_S)
         router = ctx.router
         market_data = router.singleton(MARKET_DATA)
@@ -380,16 +386,43 @@ class Engine:
         portfolio = router.singleton(PORTFOLIO)
         if portfolio is not None:
             portfolio.tell(Tick())
-        for role in (CONTROL, CORRELATION, SCANNER, EXECUTION, RISK, PORTFOLIO, STORE):
+        for role in (CONTROL, CORRELATION, SCANNER, RISK):  # no order is approved after this
+            ref = router.singleton(role)
+            if ref is not None:
+                _stop(ref)
+        self._drain_orders()
+        for role in (EXECUTION, PORTFOLIO, STORE):
             ref = router.singleton(role)
             if ref is not None:
                 _stop(ref)
         _stop(supervisor)
-        ctx.timers.stop()
         ctx.dispatcher.shutdown()
         self.venue.stop()
         self.ctx = None
         logger.info("engine stopped")
+
+    def _drain_orders(self) -> None:
+        """Live: wait (bounded) for the orders in flight to fill or be looked up, with the venue's
+        stream still delivering, so a clean stop leaves no fill for the next start to find."""
+        ctx = self.ctx
+        execution = None if ctx is None else ctx.router.singleton(EXECUTION)
+        if self.venue.account is None or execution is None:
+            return
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while True:
+            try:
+                status: dict[str, Any] = execution.ask(GetStatus(), block=True, timeout=STOP_TIMEOUT_S) or {}
+                in_flight = int(status.get("in_flight", 0))
+            except (pykka.Timeout, pykka.ActorDeadError):
+                return
+            if in_flight == 0:
+                return
+            if time.monotonic() > deadline:
+                logger.warning("{} orders still in flight at the stop: the next start reconciles them", in_flight)
+                return
+            logger.info("stopping: waiting for {} orders in flight", in_flight)
+            self._live_tick()
+            time.sleep(DRAIN_POLL_S)
 
 
 def _tell_role(ctx: ActorContext, role: str, message: Any = None) -> None:

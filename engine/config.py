@@ -375,13 +375,16 @@ class BitgetConfig:
     ws_public_url = "wss://ws.bitget.com/v2/ws/public"; ws_private_url =
     "wss://ws.bitget.com/v2/ws/private" (the real venue; tests point them at loopback servers);
     demo = false (true: a demo-trading key, sent with the ``paptrading`` header; point the
-    stream URLs at wspap.bitget.com); timeout_s = 10.0 (in (0, 120]) per REST request."""
+    stream URLs at wspap.bitget.com); timeout_s = 10.0 (in (0, 120]) per REST request;
+    ws_silence_s = 60 (in [5, 600]): a stream that sends nothing, not even a pong, for this long
+    is treated as dropped (pings go every 30 s, so keep it above that for the private stream)."""
 
     rest_url: str = field(metadata=_is_url("https", "http"))
     ws_public_url: str = field(metadata=_is_url("wss", "ws"))
     ws_private_url: str = field(metadata=_is_url("wss", "ws"))
     demo: bool
     timeout_s: float = field(metadata=_between(0, 120, "(]"))
+    ws_silence_s: float = field(metadata=_between(5, 600))
 
 
 @dataclass(frozen=True, slots=True)

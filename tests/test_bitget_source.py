@@ -165,7 +165,7 @@ class Built:
     connections: list[Connection] = field(default_factory=list)
 
     def factory(self, url: str, channels: Sequence[Channel], on_push: Callable[[Push, int], None], **kw: Any):
-        conn = Connection(url, channels, on_push, ping_s=PING_S, silence_s=SILENCE_S, backoff=FAST, **kw)
+        conn = Connection(url, channels, on_push, **(kw | {"ping_s": PING_S, "silence_s": SILENCE_S, "backoff": FAST}))
         self.connections.append(conn)
         return conn
 

@@ -73,7 +73,9 @@ class BitgetBroker:
         *,
         margin_mode: str = "crossed",
         connection: Callable[..., Connection] = Connection,
+        silence_s: float = 60.0,
     ) -> None:
+        self.silence_s = silence_s
         self.rest = rest
         self.ws_private_url = ws_private_url
         self.credentials = credentials
@@ -129,7 +131,7 @@ class BitgetBroker:
         self._last_fill_ms = self.rest.server_time()
         self._conn = self._connection(
             self.ws_private_url, list(PRIVATE_CHANNELS), self._deliver,
-            credentials=self.credentials, on_reconnect=self.resync, name="bitget-private",
+            credentials=self.credentials, on_reconnect=self.resync, name="bitget-private", silence_s=self.silence_s,
         )  # fmt: skip
         self._conn.start()
 

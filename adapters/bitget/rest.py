@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import orjson
@@ -35,9 +35,16 @@ class OrderNotPlaced(BitgetError):
 
 
 def to_step(value: float, step: float) -> str:
-    """``value`` truncated (never rounded up) to a multiple of ``step``, as a plain decimal string."""
+    """``value`` truncated (never rounded up) to a multiple of ``step``, as a plain decimal string.
+
+    A value within a relative 1e-9 of a multiple is that multiple: a position summed from fills
+    (4.54 + 2.56 + 1.12 = 8.219999999999999) must close as 8.22, or one lot stays open for good.
+    """
     quantum = Decimal(repr(step)).normalize()
-    steps = (Decimal(repr(value)) / quantum).to_integral_value(rounding=ROUND_DOWN)
+    exact = Decimal(repr(value)) / quantum
+    nearest = exact.to_integral_value(rounding=ROUND_HALF_EVEN)
+    close = abs(exact - nearest) <= Decimal("1e-9") * max(Decimal(1), abs(nearest))
+    steps = nearest if close else exact.to_integral_value(rounding=ROUND_DOWN)
     return format((steps * quantum).normalize(), "f")
 
 

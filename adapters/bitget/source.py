@@ -42,9 +42,11 @@ class BitgetSource:
         *,
         connection: Callable[..., Connection] = Connection,
         clock_ms: Callable[[], int] | None = None,
+        silence_s: float = 60.0,
     ) -> None:
         self.rest = rest
         self.ws_url = ws_url
+        self.silence_s = silence_s
         self._connection = connection
         self._clock_ms = clock_ms or rest.server_time
         self._instruments: dict[str, Instrument] = {}
@@ -136,23 +138,36 @@ class BitgetSource:
             roomy.subscribe(channels)
 
     def _open(self, channels: list[Channel]) -> None:
-        conn = self._connection(self.ws_url, channels, self._deliver, name=f"bitget-public-{len(self._connections)}")
+        conn = self._connection(
+            self.ws_url,
+            channels,
+            self._deliver,
+            name=f"bitget-public-{len(self._connections)}",
+            silence_s=self.silence_s,
+        )
         with self._lock:
             self._connections.append(conn)
         conn.start()
 
     def _deliver(self, push: Push, recv_ns: int) -> None:
-        """Turn one push into events and hand them to the sink, one connection at a time."""
-        with self._lock:
-            sink = self._sink
-            if sink is None:
-                return
-            try:
-                events = events_of(push, self._closer, recv_ns)
-            except ParseError as exc:
+        """Turn one push into events and hand them to the sink, one connection at a time.
+
+        Parsing runs outside the lock (every connection thread parses its own frames at once);
+        only candle pushes, whose closer keeps state, and the sink itself are serialized."""
+        stateful = push.channel.startswith("candle")
+        try:
+            events = None if stateful else events_of(push, self._closer, recv_ns)
+            with self._lock:
+                sink = self._sink
+                if sink is None:
+                    return
+                if events is None:
+                    events = events_of(push, self._closer, recv_ns)
+                if events:
+                    sink(events)
+        except ParseError as exc:
+            with self._lock:
                 self.parse_errors += 1
-                if self.parse_errors <= 10 or self.parse_errors % 1000 == 0:
-                    logger.warning("bitget {} push #{} skipped: {}", push.channel, self.parse_errors, exc)
-                return
-            if events:
-                sink(events)
+                count = self.parse_errors
+            if count <= 10 or count % 1000 == 0:
+                logger.warning("bitget {} push #{} skipped: {}", push.channel, count, exc)

@@ -183,7 +183,9 @@ class Connection:
 
     def _session(self, reconnect: bool) -> None:
         """Connect, log in, subscribe, then read until the stream drops or ``stop``."""
-        ws = websocket.create_connection(self.url, timeout=min(self.ping_s, self.silence_s))
+        # websocket-client's own UTF-8 check is pure Python and most of a frame's cost; decoding
+        # the text frame checks it anyway (a bad one is counted as malformed below).
+        ws = websocket.create_connection(self.url, timeout=min(self.ping_s, self.silence_s), skip_utf8_validation=True)
         self._ws = ws
         self.stats.connects += 1
         if self.credentials is not None:
@@ -212,6 +214,11 @@ class Connection:
             try:
                 text = ws.recv()
             except websocket.WebSocketTimeoutException:
+                continue
+            except UnicodeDecodeError as exc:
+                last_heard = time.monotonic()
+                self.stats.malformed += 1
+                logger.warning("{}: frame that is not UTF-8 skipped: {}", self.url, exc)
                 continue
             if not text:
                 raise ConnectionError("the venue closed the connection")
