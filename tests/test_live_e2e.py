@@ -517,13 +517,6 @@ def test_kill_9_of_a_live_engine_then_restart_reconciles_positions_and_fills_wit
 # --- production bugs found by these tests -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: adapters/bitget/rest.py to_step truncates a float-summed size such as 4.54+2.56+1.12 "
-    "(8.219999999999999) to 8.21, so the exit of a position built from several fills leaves one lot "
-    "open on the venue, and that residual (0.00999...) can then never be sent ('under one lot')",
-)
 def test_the_exit_of_a_position_built_from_several_fills_sends_its_whole_size() -> None:
     held = 0.0
     for part in (4.54, 2.56, 1.12):  # a market order filled at three book levels, as the venue does
@@ -532,12 +525,6 @@ def test_the_exit_of_a_position_built_from_several_fills_sends_its_whole_size() 
     assert exit_["size"] == "8.22"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: engine/app.py Engine.stop stops Execution (then the private stream) without waiting "
-    "for orders in flight: a fill the venue reports after that is not booked by a clean stop",
-)
 def test_a_clean_stop_books_the_fill_of_an_order_sent_just_before_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
