@@ -4,8 +4,7 @@ private stream, the gap of a dropped stream replayed over REST, keys that can wi
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 
 import pytest
@@ -21,24 +20,17 @@ from engine.app import build_sim_feed
 from engine.config import load_config
 from engine.messages import Side, SubmitOrder, VenueFill
 from engine.ports import OrderOutcomeUnknown, OrderRefused
+from tests.test_cli import wait_for
 
 KEY = SimKey("broker-key-1", "broker-secret-1", "broker-pass-1")
 CREDS = Credentials(KEY.api_key, KEY.secret_key, KEY.passphrase)
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
 def server() -> Iterator[BitgetSimServer]:
     srv = BitgetSimServer(build_sim_feed(load_config(cli={"sim.symbols": 4}, env={})), key=KEY)
     srv.start()
-    wait_for(lambda: srv.exchange.mark("BTCUSDT") > 0.0, 10, "a BTCUSDT book")
+    wait_for(lambda: srv.exchange.mark("BTCUSDT") > 0.0, 10, "a BTCUSDT book", interval=0.02)
     try:
         yield srv
     finally:
@@ -75,7 +67,7 @@ def broker(server: BitgetSimServer) -> Iterator[tuple[BitgetBroker, Fills]]:
     b.start(fills.on_fill, fills.on_resync)
     conn = b._conn
     assert conn is not None
-    wait_for(lambda: conn.connected and conn._subscribed, 10, "the private stream")
+    wait_for(lambda: conn.connected and conn._subscribed, 10, "the private stream", interval=0.02)
     try:
         yield b, fills
     finally:

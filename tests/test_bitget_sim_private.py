@@ -36,6 +36,7 @@ from adapters.sim.signature_check import SimKey
 from engine.app import build_sim_feed
 from engine.config import load_config
 from engine.messages import Side
+from tests.test_bitget_stream import wait_until
 
 API_KEY, SECRET, PASSPHRASE = "sim-key", "sim-secret", "sim-pass"
 KEY = SimKey(API_KEY, SECRET, PASSPHRASE)
@@ -47,18 +48,6 @@ FAST = Backoff(initial_s=0.05, max_s=0.2, jitter=0.0)
 PING_S = 0.25
 DEADLINE_S = 5.0
 PRIVATE = [Channel("fill", "default"), Channel("orders", "default"), Channel("positions", "default")]
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float = DEADLINE_S, what: str = "condition") -> Any:
-    """Poll ``condition`` until it is truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.01)
 
 
 # --- the venue, the client, streams ---------------------------------------------------------------

@@ -150,24 +150,17 @@ class BitgetSource:
         conn.start()
 
     def _deliver(self, push: Push, recv_ns: int) -> None:
-        """Turn one push into events and hand them to the sink, one connection at a time.
-
-        Parsing runs outside the lock (every connection thread parses its own frames at once);
-        only candle pushes, whose closer keeps state, and the sink itself are serialized."""
-        stateful = push.channel.startswith("candle")
-        try:
-            events = None if stateful else events_of(push, self._closer, recv_ns)
-            with self._lock:
-                sink = self._sink
-                if sink is None:
-                    return
-                if events is None:
-                    events = events_of(push, self._closer, recv_ns)
-                if events:
-                    sink(events)
-        except ParseError as exc:
-            with self._lock:
+        """Turn one push into events and hand them to the sink, one connection at a time."""
+        with self._lock:
+            sink = self._sink
+            if sink is None:
+                return
+            try:
+                events = events_of(push, self._closer, recv_ns)
+            except ParseError as exc:
                 self.parse_errors += 1
-                count = self.parse_errors
-            if count <= 10 or count % 1000 == 0:
-                logger.warning("bitget {} push #{} skipped: {}", push.channel, count, exc)
+                if self.parse_errors <= 10 or self.parse_errors % 1000 == 0:
+                    logger.warning("bitget {} push #{} skipped: {}", push.channel, self.parse_errors, exc)
+                return
+            if events:
+                sink(events)
