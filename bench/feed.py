@@ -11,8 +11,7 @@ documented, so trades arrive at ``--trade-rate`` per symbol per second (default 
 default; it spreads them by volume). The default universe is the simulator's full one
 (``sim.symbols`` = 500, about the number of USDT-FUTURES contracts Bitget lists). The backfill
 before the measurement is paced at Bitget's documented REST limits, as the adapter always is, so
-500 symbols take about half a minute; each REST request uses a fresh connection (the simulator's
-keep-alive answers stall ~40 ms each).
+500 symbols take about half a minute.
 
 After the backfill and a ``--warmup``, for ``--seconds`` it measures:
 
@@ -27,7 +26,7 @@ After the backfill and a ``--warmup``, for ``--seconds`` it measures:
 - CPU as a fraction of one core (CPU seconds over wall seconds): thread CPU
   (``time.thread_time_ns``) inside the stream threads' frame handler, i.e. JSON decode, ``events_of``
   and routing into the symbols' inboxes (split into parse and route); each thread group's CPU
-  (psutil: stream threads including websocket-client's socket reads, framing and UTF-8 checks,
+  (psutil: stream threads including websocket-client's socket reads and framing,
   dispatcher workers running Feed/Features/Signal, the rest); the whole engine process; the
   simulated venue's process; every other process on the machine (a busy machine inflates all of it).
 
@@ -35,9 +34,7 @@ The issue's target, the whole universe at Bitget's real push rates with parsing 
 half of one core, is printed as PASS/FAIL (not asserted), for the frame handler and for the stream
 threads as a whole. When less than 95% of the expected rate got through (a simulator that cannot
 produce it, or an engine that cannot read it), the figures are scaled linearly to the full rate
-and the verdict says so. ``--skip-utf8-validation`` is a what-if:
-it opens the streams with websocket-client's ``skip_utf8_validation=True`` (not what the adapter
-does today) to show what its pure-Python UTF-8 check costs.
+and the verdict says so.
 
     python bench/feed.py                            # 500 symbols, 30 s
     python bench/feed.py --symbols 200 --seconds 20
@@ -47,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import os
 import queue
 import re
@@ -59,7 +55,7 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -67,8 +63,6 @@ from unittest import mock
 
 import numpy as np
 import psutil
-import requests
-import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -364,7 +358,6 @@ def report(
     print(
         f"engine: paper, venue bitget on loopback, {symbols} symbols streaming over {connections} WebSocket "
         f"connections (ready after {start_s:.1f}s incl. backfill), then {args.warmup:g}s warm-up"
-        + (", WHAT-IF skip_utf8_validation=True" if args.skip_utf8_validation else "")
     )
     print(f"measured over {wall:.1f}s:")
     print(
@@ -400,7 +393,7 @@ def report(
     )
     print(
         f"  threads: stream {threads['stream']:.3f} (= the handler + websocket-client's receive {receive:.3f}: "
-        f"socket reads, framing, UTF-8 check), dispatcher (Feed/Features/Signal) {threads['dispatcher']:.3f}, "
+        f"socket reads, framing), dispatcher (Feed/Features/Signal) {threads['dispatcher']:.3f}, "
         f"other {threads['other']:.3f}"
     )
     others = (b.machine_busy - a.machine_busy) / wall - engine_cores - venue_cores
@@ -463,11 +456,6 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         venue_process = psutil.Process(venue.proc.pid)
         stack.enter_context(mock.patch.object(engine_app, "LatencyRecorder", VenueLatency))
         stack.enter_context(mock.patch.object(VenueLatency, "push_ts", push_ts))
-        if args.skip_utf8_validation:
-            connect: Callable[..., websocket.WebSocket] = functools.partial(
-                websocket.create_connection, skip_utf8_validation=True
-            )
-            stack.enter_context(mock.patch.object(websocket, "create_connection", connect))
         config = load_config(
             cli={
                 "engine.mode": "paper",
@@ -481,9 +469,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             },
             env={},
         )
-        session = requests.Session()
-        session.headers["Connection"] = "close"  # the sim's keep-alive answers stall ~40 ms each (Nagle)
-        rest = BitgetRest(venue.rest_url, session=session)
+        rest = BitgetRest(venue.rest_url)
         source = MeteredSource(rest, venue.ws_url, push_ts)
         engine = Engine(config, source=source)
         t0 = time.perf_counter()
@@ -518,9 +504,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds streaming before the window")
     parser.add_argument("--trade-rate", type=float, default=2.0, help="mean trades per symbol per second")
     parser.add_argument("--workers", type=int, default=1, help="dispatcher threads")
-    parser.add_argument(
-        "--skip-utf8-validation", action="store_true", help="what-if: streams skip websocket-client's UTF-8 check"
-    )
     args = parser.parse_args()
     if args.symbols < 1 or args.seconds <= 0 or args.warmup < 0 or args.trade_rate < 0 or args.workers < 1:
         parser.error("--symbols and --workers must be >= 1, --seconds > 0, --warmup and --trade-rate >= 0")
