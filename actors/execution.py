@@ -156,6 +156,9 @@ class ExecutionActor(SingletonActor):
     # --- live ----------------------------------------------------------------------------------
 
     def _send(self, order: SubmitOrder, venue: OrderVenue) -> None:
+        if order.reduce_only and self.tracker.exit_in_flight(order.symbol):
+            self._reject(order, "an exit of this position is already in flight")
+            return
         self.tracker.track(order, self.ctx.source.instrument(order.symbol).lot_size, order.ts)
         try:
             order_id = venue.place(order)
@@ -227,7 +230,7 @@ class ExecutionActor(SingletonActor):
         """Look up orders in flight for a while: missing ones are rejected, finished ones closed.
         Then, with nothing in flight, compare positions if a reconciliation is due."""
         venue = self.venue
-        if venue is None or self.start_sync is not None:
+        if venue is None or self.start_sync is not None or not (self.reconcile_due or self.tracker.in_flight()):
             return
         try:
             now = venue.now_ms() if now is None else now

@@ -438,8 +438,12 @@ def test_live_trading_through_venue_faults_books_every_fill_exactly_once(
 
     # Half the pushes arrive twice, then a fifth are preceded by a frame that is not JSON.
     fills = _for_a_while(tmp_path, venue, 4.0, fills, duplicate_rate=0.5)
-    fills = _for_a_while(tmp_path, venue, 4.0, fills, malformed_rate=0.2)
-    wait_for(lambda: "/v2/ws/private: malformed frame #1 skipped" in _log(tmp_path), 10, "a garbled private frame")
+    venue.fault(malformed_rate=0.2)  # kept until a garbled frame has reached the private stream too
+    try:
+        wait_for(lambda: "/v2/ws/private: malformed frame #1 skipped" in _log(tmp_path), 90, "a garbled private frame")
+        fills = _wait_more(tmp_path, "fills", fills + 1, 60, "fills under malformed frames")
+    finally:
+        venue.fault(malformed_rate=0)
 
     # Silence, shorter than the stream's silence detection (60 s, which no setting shortens):
     # pushes made meanwhile are lost for good, and orders in flight are looked up instead.

@@ -95,3 +95,13 @@ def test_whatever_the_replays_each_trade_id_is_booked_at_most_once(reports: list
     ids = [b.fill_id for b in booked if b is not None]
     assert len(ids) == len(set(ids)) == len({t for t, _ in reports})
     assert tracker.duplicates == len(reports) - len(ids)
+
+
+def test_an_unfilled_exit_is_in_flight_for_its_symbol_only() -> None:
+    tracker = OrderTracker()
+    tracker.track(order("BTCUSDT-9-exit", qty=0.125, reduce_only=True), lot=0.001, sent_ms=1_000)
+
+    assert tracker.exit_in_flight("BTCUSDT")
+    assert not tracker.exit_in_flight("ETHUSDT")
+    tracker.book(fill("t1", 0.125, client_oid="BTCUSDT-9-exit"))
+    assert not tracker.exit_in_flight("BTCUSDT")

@@ -50,6 +50,11 @@ class OrderTracker:
     def finish(self, client_oid: str) -> None:
         self._live.pop(client_oid, None)
 
+    def exit_in_flight(self, symbol: str) -> bool:
+        """Whether a reduce-only order of ``symbol`` is still unfilled: a second one would only be
+        refused by the venue (nothing left to close) once the first fills."""
+        return any(live.order.reduce_only and live.order.symbol == symbol for live in self._live.values())
+
     def in_flight(self) -> list[tuple[SubmitOrder, int, float]]:
         """(order, sent time, quantity filled) of every order not yet filled or finished."""
         return [(live.order, live.sent_ms, live.filled) for live in self._live.values()]
