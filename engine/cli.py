@@ -229,6 +229,51 @@ def audit(data_dir: Path | None, config_file: Path | None) -> None:
     click.echo("state consistent: positions equal their fills, each fill booked once, no trade lost")
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: LOG_DIR/report-<UTC time>).")
+@data_dir_option
+@config_option
+def report(out: Path | None, data_dir: Path | None, config_file: Path | None) -> None:
+    """Metrics, journals and report.html of a paper or live run, from its state database.
+
+    Safe while the engine runs (the database is only read). Writes backtest_trades.csv, metrics.csv,
+    equity_curve.csv and report.html, the same files a backtest writes, and prints the summary.
+    """
+    import time
+
+    from engine.app import DB_FILE
+    from engine.backtest.metrics import compute
+    from engine.backtest.report import fingerprint, summary_table, write_run
+    from engine.store.sqlite_store import StateStore, StoreError
+
+    config = _load(config_file, {})
+    folder = data_dir if data_dir is not None else Path(config.engine.data_dir)
+    path = folder / DB_FILE
+    if not path.exists():
+        _fail(f"no state database at {path}")
+    try:
+        store = StateStore(path)
+        try:
+            trades, samples, funding = store.trades(), store.equity_samples(), store.funding()
+        finally:
+            store.close()
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        metrics = compute(
+            trades, samples, start_equity=config.risk.starting_equity_usdt, funding=sum(p.amount for p in funding)
+        )
+    except ValueError as exc:
+        _fail(f"{path}: the run's records cannot be measured: {exc}")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = out if out is not None else Path(config.engine.log_dir) / f"report-{stamp}"
+    mark = fingerprint(trades)
+    written = write_run(target, trades, samples, metrics, title=f"run in {folder.resolve()}", fingerprint=mark)
+    click.echo(summary_table(metrics))
+    click.echo(f"fingerprint {mark} ({len(trades)} trades)")
+    click.echo(f"written: {written['report']} and its CSVs in {target}")
+
+
 @main.command("config")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
 @config_option

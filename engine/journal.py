@@ -48,6 +48,24 @@ def iso_utc(ts_ms: int) -> str:
     return (_EPOCH + timedelta(milliseconds=ts_ms)).isoformat(timespec="milliseconds")
 
 
+def trade_row(trade: TradeClosed) -> tuple[object, ...]:
+    """One trade as a row of ``TRADE_COLUMNS``: the journal's and a backtest's trades files agree."""
+    return (
+        iso_utc(trade.entry_ts),
+        iso_utc(trade.exit_ts),
+        trade.symbol,
+        trade.side.value,
+        trade.qty,
+        trade.entry_price,
+        trade.exit_price,
+        trade.pnl,
+        trade.fees,
+        trade.strategy,
+        trade.regime,
+        trade.reason,
+    )
+
+
 class CsvJournal:
     """A CSV file that rows are appended to, with its header written exactly once."""
 
@@ -94,22 +112,7 @@ class TradeJournal(CsvJournal):
         super().__init__(log_dir / "trade_journal.csv", TRADE_COLUMNS)
 
     def record(self, trade: TradeClosed) -> None:
-        self.append(
-            (
-                iso_utc(trade.entry_ts),
-                iso_utc(trade.exit_ts),
-                trade.symbol,
-                trade.side.value,
-                trade.qty,
-                trade.entry_price,
-                trade.exit_price,
-                trade.pnl,
-                trade.fees,
-                trade.strategy,
-                trade.regime,
-                trade.reason,
-            )
-        )
+        self.append(trade_row(trade))
 
 
 class EquityCurve(CsvJournal):

@@ -212,6 +212,23 @@ def test_bounded_run_exits_0_and_leaves_journal_equity_curve_log_and_database(tm
     assert stored == len(trades)
     assert not (data / "control.json").exists()
 
+    reported = run_cli(tmp_path, "report", "--out", "run-report", env=env)  # the run's metrics and report.html
+    assert reported.returncode == 0, reported.stdout + reported.stderr
+    assert re.search(rf"^trades:\s+{len(trades)}$", reported.stdout, re.MULTILINE), reported.stdout
+    assert re.search(rf"^fingerprint [0-9a-f]{{16}} \({len(trades)} trades\)$", reported.stdout, re.MULTILINE)
+    folder = tmp_path / "run-report"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "backtest_trades.csv", "equity_curve.csv", "metrics.csv", "report.html"
+    ]  # fmt: skip
+    assert read_csv(folder / "backtest_trades.csv")[1] == trades
+
+
+def test_report_without_a_state_database_says_where_it_looked(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "report")
+
+    assert result.returncode == 1
+    assert "no state database at data/engine.sqlite" in result.stderr
+
 
 # --- 2. talking to a running engine ---------------------------------------------------------
 

@@ -251,6 +251,14 @@ def sortino(returns: FloatArray, per_year: float) -> float:
     return float(np.mean(returns)) / downside * math.sqrt(per_year)
 
 
+def drawdown_series(equity: FloatArray) -> FloatArray:
+    """The drawdown at every sample, ``1 - equity / running peak`` as a positive fraction (the
+    report draws it; ``max_drawdown`` is its deepest point). Requires ``equity[0] > 0``."""
+    peak = np.maximum.accumulate(equity)
+    result: FloatArray = (peak - equity) / peak
+    return result
+
+
 def max_drawdown(ts: IntArray, equity: FloatArray) -> tuple[float, int]:
     """``(deepest drawdown, longest underwater duration in ms)`` of a curve.
 
@@ -263,9 +271,8 @@ def max_drawdown(ts: IntArray, equity: FloatArray) -> tuple[float, int]:
     """
     if equity.size == 0 or not equity[0] > 0.0:
         return math.nan, 0
-    peak = np.maximum.accumulate(equity)
-    depth = float(np.max((peak - equity) / peak))
-    underwater = equity < peak
+    depth = float(np.max(drawdown_series(equity)))
+    underwater = equity < np.maximum.accumulate(equity)
     if not bool(np.any(underwater)):
         return depth, 0
     edges = np.diff(np.concatenate(([0], underwater.astype(np.int8), [0])))
