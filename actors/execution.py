@@ -221,8 +221,9 @@ class ExecutionActor(SingletonActor):
             len(unfilled), len(fills), lookback_h, len(self.foreign) - before,
         )  # fmt: skip
         self.reconcile_due = "start"
+        still_open = {o.client_oid for o, _, _ in self.tracker.in_flight()}
         for order in unfilled:
-            if order.client_oid in {o.client_oid for o, _, _ in self.tracker.in_flight()}:
+            if order.client_oid in still_open:
                 self._look_up_safely(venue, order)
         self._check_in_flight(now)
 
