@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
@@ -17,6 +17,9 @@ import orjson
 from engine.config import Config, ConfigError, load_config
 from engine.control.client import ControlError, call
 from engine.control.endpoint import EngineNotRunning
+
+if TYPE_CHECKING:
+    from engine.store.sqlite_store import StateStore
 
 USAGE_ERROR = 2
 
@@ -98,6 +101,25 @@ def start(
     from engine.runner import run
 
     sys.exit(run(config, duration, start_flat))
+
+
+def _config_and_folder(data_dir: Path | None, config_file: Path | None) -> tuple[Config, Path]:
+    config = _load(config_file, {})
+    return config, data_dir if data_dir is not None else Path(config.engine.data_dir)
+
+
+def _open_store(folder: Path) -> StateStore:
+    """The state database of ``folder``, opened for reading; a missing or unusable one is one line."""
+    from engine.app import DB_FILE
+    from engine.store.sqlite_store import StateStore, StoreError
+
+    path = folder / DB_FILE
+    if not path.exists():
+        _fail(f"no state database at {path}")
+    try:
+        return StateStore(path)
+    except StoreError as exc:
+        _fail(str(exc))
 
 
 def _data_dir(data_dir: Path | None, config_file: Path | None) -> Path:
@@ -201,19 +223,10 @@ def resume(data_dir: Path | None, config_file: Path | None) -> None:
 @config_option
 def audit(data_dir: Path | None, config_file: Path | None) -> None:
     """Check the state database against its own ledger of fills (safe while the engine runs)."""
-    from engine.app import DB_FILE
     from engine.store.audit import audit as run_audit
-    from engine.store.sqlite_store import StateStore, StoreError
 
-    config = _load(config_file, {})
-    folder = data_dir if data_dir is not None else Path(config.engine.data_dir)
-    path = folder / DB_FILE
-    if not path.exists():
-        _fail(f"no state database at {path}")
-    try:
-        store = StateStore(path)
-    except StoreError as exc:
-        _fail(str(exc))
+    config, folder = _config_and_folder(data_dir, config_file)
+    store = _open_store(folder)
     try:
         report = run_audit(store, config.risk.starting_equity_usdt)
     finally:
@@ -241,24 +254,19 @@ def report(out: Path | None, data_dir: Path | None, config_file: Path | None) ->
     """
     import time
 
-    from engine.app import DB_FILE
     from engine.backtest.metrics import compute
     from engine.backtest.report import fingerprint, summary_table, write_run
-    from engine.store.sqlite_store import StateStore, StoreError
+    from engine.store.sqlite_store import StoreError
 
-    config = _load(config_file, {})
-    folder = data_dir if data_dir is not None else Path(config.engine.data_dir)
-    path = folder / DB_FILE
-    if not path.exists():
-        _fail(f"no state database at {path}")
+    config, folder = _config_and_folder(data_dir, config_file)
+    store = _open_store(folder)
     try:
-        store = StateStore(path)
-        try:
-            trades, samples, funding = store.trades(), store.equity_samples(), store.funding()
-        finally:
-            store.close()
+        trades, samples, funding = store.trades(), store.equity_samples(), store.funding()
     except StoreError as exc:
         _fail(str(exc))
+    finally:
+        store.close()
+    path = store.path
     try:
         metrics = compute(
             trades, samples, start_equity=config.risk.starting_equity_usdt, funding=sum(p.amount for p in funding)

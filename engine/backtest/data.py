@@ -662,15 +662,7 @@ def load(path: Path | str, symbol: str | None = None, timeframe: str | None = No
     """
     source = Path(path)
     want_ms = parse_timeframe(timeframe) if timeframe is not None else None
-    if source.is_dir():
-        files = _select(source, symbol, want_ms)
-    elif source.is_file():
-        described = _describe(source)
-        if described is None:
-            raise DataError(f"{source}: unknown format: expected .csv[.gz|.zip|.bz2|.xz], .feather or .parquet")
-        files = [described]
-    else:
-        raise DataError(f"{source}: no such file or folder")
+    files = _select(source, symbol, want_ms) if source.is_dir() else [_one_file(source)]
 
     blocks: list[_Block] = sorted(_read_many(files, _read_candles), key=lambda b: int(b.ts[0]))
     ts = np.concatenate([b.ts for b in blocks])
@@ -716,6 +708,16 @@ def load(path: Path | str, symbol: str | None = None, timeframe: str | None = No
     return coarse
 
 
+def _one_file(source: Path) -> _File:
+    """``source`` as the single file to read; a clear error if it is missing or not a known format."""
+    if not source.is_file():
+        raise DataError(f"{source}: no such file or folder")
+    described = _describe(source)
+    if described is None:
+        raise DataError(f"{source}: unknown format: expected .csv[.gz|.zip|.bz2|.xz], .feather or .parquet")
+    return described
+
+
 def load_funding(path: Path | str, symbol: str | None = None) -> tuple[IntArray, FloatArray]:
     """Funding settlements as ``(ts_ms, rate)`` for a backtest's funding costs.
 
@@ -733,13 +735,8 @@ def load_funding(path: Path | str, symbol: str | None = None) -> tuple[IntArray,
             raise DataError(f"{source}: no *-funding_rate files{f' for {symbol}' if symbol else ''} in this folder")
         if len({f.symbol for f in files}) > 1:
             raise DataError(f"{source}: funding files for several symbols, pass symbol=...: {_inventory(files)}")
-    elif source.is_file():
-        described = _describe(source)
-        if described is None:
-            raise DataError(f"{source}: unknown format: expected .csv[.gz|.zip|.bz2|.xz], .feather or .parquet")
-        files = [described]
     else:
-        raise DataError(f"{source}: no such file or folder")
+        files = [_one_file(source)]
 
     def read(file: _File) -> tuple[IntArray, FloatArray]:
         frame, row = _read(file, _pick_funding(file.kind == "funding_rate"))
