@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import ENGINE_CMD, clean_env, engines, run_cli, wait_for  # noqa: F401 (fixture)
+from tests.test_cli import ENGINE_CMD, clean_env, engines, run_cli, stop_process, wait_for  # noqa: F401 (fixture)
 
 URL = re.compile(r"^(REST|WebSocket) (\S+)$", re.MULTILINE)
 
@@ -32,11 +31,7 @@ def venue(tmp_path: Path) -> Iterator[dict[str, str]]:
         assert set(urls) == {"REST", "WebSocket"}, out.read_text()
         yield urls
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
+        stop_process(proc)
 
 
 def _status(tmp_path: Path) -> dict:

@@ -69,6 +69,16 @@ def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: f
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, up to 10 s to exit cleanly, then SIGKILL: no test leaves a process behind."""
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

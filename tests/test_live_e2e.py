@@ -53,6 +53,7 @@ from tests.test_cli import (  # noqa: F401 (fixture)
     clean_env,
     engines,
     run_cli,
+    stop_process,
     wait_for,
 )
 from tests.test_crash_recovery_e2e import CONFIG, SYMBOLS
@@ -182,12 +183,7 @@ def venue(tmp_path: Path) -> Iterator[Venue]:
         assert "BITGET_API_KEY=" not in out.read_text()  # it took the keys from the environment
         yield Venue(urls["REST"], urls["WebSocket"], urls["WebSocket-private"])
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def _start_live(tmp_path: Path, venue: Venue, engines: Any, *extra: str) -> EngineProcess:  # noqa: F811
