@@ -18,7 +18,7 @@ from loguru import logger
 
 from actors.base import SingletonActor
 from actors.context import PORTFOLIO, RISK, SCANNER, SIGNAL, STORE, ActorContext
-from engine.core.portfolio import Portfolio
+from engine.core.portfolio import Portfolio, position_changed
 from engine.messages import (
     FundingPaid,
     GetStatus,
@@ -27,7 +27,6 @@ from engine.messages import (
     LoadState,
     MoveStop,
     OrderFilled,
-    PositionChanged,
     PositionView,
     QuotesUpdated,
     ReconcilePositions,
@@ -195,14 +194,7 @@ class PortfolioActor(SingletonActor):
         )  # fmt: skip
 
     def _tell_signal(self, symbol: str, position: PositionView | None) -> None:
-        if position is None:
-            self.router.tell(symbol, SIGNAL, PositionChanged(symbol, None))
-            return
-        self.router.tell(
-            symbol,
-            SIGNAL,
-            PositionChanged(symbol, position.side, position.entry, position.stop, position.target, position.strategy),
-        )
+        self.router.tell(symbol, SIGNAL, position_changed(symbol, position))
 
     def _commit(self, records: tuple[TradeClosed | FundingPaid, ...]) -> None:
         """Save the state with the trades and payments it produced, in one Store transaction."""

@@ -15,9 +15,8 @@ from loguru import logger
 
 from actors.base import SingletonActor
 from actors.context import EXECUTION, PORTFOLIO, RISK, STORE, ActorContext
-from engine.config import Config
-from engine.core.limits import DAY_MS, KillSwitchLimits, RiskLimits
-from engine.core.risk import DRAWDOWN, MANUAL, Approved, RiskGate
+from engine.core.limits import DAY_MS
+from engine.core.risk import DRAWDOWN, MANUAL, Approved, RiskGate, entry_orders
 from engine.messages import (
     CorrelationUpdated,
     EnterPosition,
@@ -31,67 +30,13 @@ from engine.messages import (
     RecordEvent,
     ResetPeak,
     SaveLock,
-    SubmitOrder,
     TradingState,
     TradingStateChanged,
 )
-from engine.strategy_plan import LONG_DIP
+from engine.strategy_plan import risk_limits
 
 STORE_TIMEOUT_S = 10.0
 STATUS_BLOCKS = 20
-
-
-def risk_limits(config: Config) -> RiskLimits:
-    """The gate's limits from the [risk], [strategy] and [long_dip] settings."""
-    r = config.risk
-    return RiskLimits(
-        risk_per_trade_pct=r.risk_per_trade_pct,
-        portfolio_heat_cap_pct=r.portfolio_heat_cap_pct,
-        max_concurrent_positions=r.max_concurrent_positions,
-        max_daily_loss_pct=r.max_daily_loss_pct,
-        default_leverage=float(r.default_leverage),
-        strategy_budgets=((LONG_DIP, config.long_dip.budget_usdt * config.long_dip.max_open_share),),
-        max_drawdown_pct=r.max_drawdown_pct,
-        max_symbol_notional_usdt=r.max_symbol_notional_usdt,
-        max_symbol_margin_usdt=r.max_symbol_margin_usdt,
-        leverage=r.leverage_pairs(),
-        starting_equity=r.starting_equity_usdt,
-        budget_usdt=r.budget_usdt or r.starting_equity_usdt,
-        max_open_share=r.max_open_share,
-        max_total_loss_pct=r.max_total_loss_pct,
-        max_entries_per_minute=r.max_entries_per_minute,
-        max_entries_per_hour=r.max_entries_per_hour,
-        max_entries_per_day=r.max_entries_per_day,
-        max_correlation=r.max_correlation,
-        high_vol_size_scale=config.strategy.high_vol_size_scale,
-        kill=KillSwitchLimits(r.stale_data_s, r.max_spread_bps, r.min_depth_usdt),
-    )
-
-
-def entry_oid(intent: EnterPosition) -> str:
-    """Deterministic client id: the same intent always maps to the same order."""
-    return f"{intent.symbol}-{intent.ts}-{intent.side.value}"
-
-
-def entry_orders(intent: EnterPosition, verdict: Approved) -> list[SubmitOrder]:
-    """The orders an approved entry sends: for a reversal, first a reduce-only close of the old
-    position, then the entry of exactly the approved size.
-
-    Two orders, not one of ``qty + reversed_qty``: if the old position is gone by the time they
-    fill (its stop filled first), the close books nothing and the position opened is still the
-    size whose risk was approved.
-    """
-    oid = entry_oid(intent)
-    entry = SubmitOrder(
-        oid, intent.symbol, intent.ts, intent.side, verdict.qty, intent.stop, False, intent.strategy, intent.reason,
-        intent.target, intent.regime,
-    )  # fmt: skip
-    if verdict.reversed_qty <= 0.0:
-        return [entry]
-    close = SubmitOrder(
-        f"{oid}-close", intent.symbol, intent.ts, intent.side, verdict.reversed_qty, 0.0, True, "exit", intent.reason
-    )
-    return [close, entry]
 
 
 class RiskActor(SingletonActor):

@@ -43,7 +43,7 @@ from actors.features import FeaturesActor
 from actors.feed import FeedActor
 from actors.market_data import MarketDataActor
 from actors.portfolio import PortfolioActor
-from actors.risk import RiskActor, risk_limits
+from actors.risk import RiskActor
 from actors.scanner import ScannerActor
 from actors.signal import SignalActor
 from actors.store import StoreActor
@@ -67,6 +67,7 @@ from engine.runtime.routing import Router
 from engine.runtime.stats import RuntimeStats
 from engine.runtime.timers import Timers
 from engine.store.recovery import StateUnusable, check_state
+from engine.strategy_plan import risk_limits
 from engine.supervisor import SingletonFactory, Supervisor
 from engine.universe import UniverseChange, universe_change
 

@@ -1,4 +1,5 @@
-"""Which strategy each symbol runs, on which timeframes: config turned into strategy objects.
+"""Which strategy each symbol runs, on which timeframes, under which risk limits: config turned
+into the core objects that the actors and the backtester both run.
 
 The primary timeframe (``strategy.timeframe``) is always aggregated: the regime strategies, the
 scanner and the correlation matrix run on it. A long-dip symbol also needs its own timeframe
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from engine.config import Config
 from engine.core.features import FeatureSettings
+from engine.core.limits import KillSwitchLimits, RiskLimits
 from engine.core.regime import RegimeThresholds
 from engine.core.strategies.base import SingleStrategy, Strategy
 from engine.core.strategies.long_dip import LongDipRules, LongDipSettings
@@ -80,4 +82,31 @@ def build_strategy(config: Config, symbol: str) -> Strategy | None:
         BollingerReversionRules(s.range_stop_atr),
         TrendRules(s.ema_fast, s.ema_slow, s.atr_stop_mult, name="high_vol", size_scale=s.high_vol_size_scale),
         interval_ms(s.timeframe),
+    )
+
+
+def risk_limits(config: Config) -> RiskLimits:
+    """The gate's limits from the [risk], [strategy] and [long_dip] settings."""
+    r = config.risk
+    return RiskLimits(
+        risk_per_trade_pct=r.risk_per_trade_pct,
+        portfolio_heat_cap_pct=r.portfolio_heat_cap_pct,
+        max_concurrent_positions=r.max_concurrent_positions,
+        max_daily_loss_pct=r.max_daily_loss_pct,
+        default_leverage=float(r.default_leverage),
+        strategy_budgets=((LONG_DIP, config.long_dip.budget_usdt * config.long_dip.max_open_share),),
+        max_drawdown_pct=r.max_drawdown_pct,
+        max_symbol_notional_usdt=r.max_symbol_notional_usdt,
+        max_symbol_margin_usdt=r.max_symbol_margin_usdt,
+        leverage=r.leverage_pairs(),
+        starting_equity=r.starting_equity_usdt,
+        budget_usdt=r.budget_usdt or r.starting_equity_usdt,
+        max_open_share=r.max_open_share,
+        max_total_loss_pct=r.max_total_loss_pct,
+        max_entries_per_minute=r.max_entries_per_minute,
+        max_entries_per_hour=r.max_entries_per_hour,
+        max_entries_per_day=r.max_entries_per_day,
+        max_correlation=r.max_correlation,
+        high_vol_size_scale=config.strategy.high_vol_size_scale,
+        kill=KillSwitchLimits(r.stale_data_s, r.max_spread_bps, r.min_depth_usdt),
     )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from actors.risk import entry_oid, entry_orders
 from engine.core.portfolio import Portfolio
-from engine.core.risk import Approved
+from engine.core.risk import Approved, entry_oid, entry_orders
 from engine.messages import EnterPosition, OrderFilled, Side, SubmitOrder
 
 TS = 1_702_080_000_000

@@ -176,6 +176,14 @@ class SimMarket:
             for j, (o, h, low, c, v) in enumerate(self._bars[i, first : self._n_bars].tolist())
         ]
 
+    def history(self, symbol: str) -> tuple[I64, F64]:
+        """Every 1m bar still held for ``symbol``: open times and an (n, 5) array of OHLCV, oldest
+        first. Unlike ``candles`` it is not capped at what a venue serves per request: a backtest on
+        the simulated market takes the whole history it was built with (``history_bars``)."""
+        i = self._i(symbol)
+        n = self._n_bars
+        return self._first_open + np.arange(n, dtype=np.int64) * MINUTE_MS, self._bars[i, :n].copy()
+
     def step(self, recv_ns: int = 0) -> list[MarketEvent]:
         """Advance event time by ``step_ms``; return that window's events in ``ts`` order.
 

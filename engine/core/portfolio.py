@@ -36,6 +36,7 @@ from engine.messages import (
     FundingPaid,
     OrderFilled,
     PortfolioUpdated,
+    PositionChanged,
     PositionView,
     Quote,
     Side,
@@ -355,3 +356,10 @@ class Portfolio:
 
 def _view(p: _Position) -> PositionView:
     return PositionView(p.symbol, p.side, p.qty, p.entry, p.stop, p.mark, p.target, p.strategy, p.regime)
+
+
+def position_changed(symbol: str, position: PositionView | None) -> PositionChanged:
+    """What a symbol's Signal is told after its position changed (``None``: it is flat)."""
+    if position is None:
+        return PositionChanged(symbol, None)
+    return PositionChanged(symbol, position.side, position.entry, position.stop, position.target, position.strategy)

@@ -526,3 +526,29 @@ class RiskGate:
         if state is not TradingState.REDUCING:
             self._flattening.clear()
         return TradingStateChanged(state, reason, code)
+
+
+def entry_oid(intent: EnterPosition) -> str:
+    """Deterministic client id: the same intent always maps to the same order."""
+    return f"{intent.symbol}-{intent.ts}-{intent.side.value}"
+
+
+def entry_orders(intent: EnterPosition, verdict: Approved) -> list[SubmitOrder]:
+    """The orders an approved entry sends: for a reversal, first a reduce-only close of the old
+    position, then the entry of exactly the approved size.
+
+    Two orders, not one of ``qty + reversed_qty``: if the old position is gone by the time they
+    fill (its stop filled first), the close books nothing and the position opened is still the
+    size whose risk was approved.
+    """
+    oid = entry_oid(intent)
+    entry = SubmitOrder(
+        oid, intent.symbol, intent.ts, intent.side, verdict.qty, intent.stop, False, intent.strategy, intent.reason,
+        intent.target, intent.regime,
+    )  # fmt: skip
+    if verdict.reversed_qty <= 0.0:
+        return [entry]
+    close = SubmitOrder(
+        f"{oid}-close", intent.symbol, intent.ts, intent.side, verdict.reversed_qty, 0.0, True, "exit", intent.reason
+    )
+    return [close, entry]
