@@ -6,6 +6,8 @@ reached through a global.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.config import Config
@@ -45,3 +47,6 @@ class ActorContext:
     stats: RuntimeStats
     venue: OrderVenue | None = None
     """The account orders go to in live mode; None in paper mode (fills are modelled locally)."""
+    clock: Callable[[], int] = lambda: int(time.time() * 1000)
+    """Milliseconds since the epoch, for what happens before any event has a time (the first
+    snapshot at start, the day of entries restored); a backtest replay sets it to event time."""

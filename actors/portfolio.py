@@ -11,7 +11,6 @@ funding payment in the Store), and the log says so.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from loguru import logger
@@ -42,10 +41,6 @@ STATE_KEY = "portfolio"
 LOAD_TIMEOUT_S = 10.0
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class PortfolioActor(SingletonActor):
     role = PORTFOLIO
 
@@ -71,11 +66,11 @@ class PortfolioActor(SingletonActor):
                 logger.info(
                     "portfolio restored: equity {:.2f} USDT, cash {:.2f}, {} open positions; {} fills in the "
                     "ledger, {} of them booked now",
-                    self.book.equity, self.book.cash, len(self.book.snapshot(_now_ms()).positions), len(fills),
+                    self.book.equity, self.book.cash, len(self.book.peek(self.ctx.clock()).positions), len(fills),
                     len(missed),
                 )  # fmt: skip
             self._commit(tuple(trades))
-        snapshot = self.book.snapshot(_now_ms())
+        snapshot = self.book.snapshot(self.ctx.clock())
         for position in snapshot.positions:
             self._tell_signal(position.symbol, position)
         self.router.tell_singleton(RISK, snapshot)
@@ -96,7 +91,7 @@ class PortfolioActor(SingletonActor):
                 "payments; stops moved by trailing revert to those of the fills",
                 exc,
             )
-            self.router.tell_singleton(STORE, RecordEvent(_now_ms(), "state_rebuilt", "", str(exc)))
+            self.router.tell_singleton(STORE, RecordEvent(self.ctx.clock(), "state_rebuilt", "", str(exc)))
             found = True
         book = Portfolio(self.ctx.config.risk.starting_equity_usdt)
         payments: list[FundingPaid] = store.ask(LoadFunding(), block=True, timeout=LOAD_TIMEOUT_S)
@@ -119,7 +114,7 @@ class PortfolioActor(SingletonActor):
             self._commit(())
             self._publish(self._last_ts or message.ts)
         elif isinstance(message, Tick):
-            ts = self._last_ts or _now_ms()
+            ts = self._last_ts or self.ctx.clock()
             self._publish(ts)
             self.router.tell_singleton(STORE, self.book.equity_point(ts))
         elif isinstance(message, GetStatus):
@@ -150,7 +145,7 @@ class PortfolioActor(SingletonActor):
                     "{} {} hit: mark {:.6g} crossed {:.6g}; exiting", exit_.symbol, exit_.reason, position.mark, level
                 )
             self.router.tell_singleton(RISK, exit_)
-        self.router.tell_singleton(RISK, book.snapshot(self._last_ts or _now_ms()))
+        self.router.tell_singleton(RISK, book.snapshot(self._last_ts or self.ctx.clock()))
 
     def _on_fill(self, fill: OrderFilled) -> None:
         if self.book.has_fill(fill.fill_id):
@@ -176,7 +171,7 @@ class PortfolioActor(SingletonActor):
     def _reconcile(self, message: ReconcilePositions) -> None:
         """Make every position the venue's; each correction is logged and stored as an event."""
         venue = {p.symbol: p for p in message.positions}
-        local = {p.symbol for p in self.book.snapshot(message.ts).positions}
+        local = {p.symbol for p in self.book.peek(message.ts).positions}
         corrections = []
         for symbol in sorted(local | set(venue)):
             change = self.book.correct(venue.get(symbol), symbol, message.ts, self.ctx.config.live.adopted_stop_pct)
@@ -235,7 +230,7 @@ class PortfolioActor(SingletonActor):
 
     def _status(self) -> dict[str, Any]:
         book = self.book
-        snapshot = book.snapshot(self._last_ts or _now_ms())
+        snapshot = book.peek(self._last_ts or self.ctx.clock())
         return {
             "equity": round(book.equity, 2),
             "cash": round(book.cash, 2),

@@ -8,7 +8,6 @@ nor a kill -9 lifts a halt or resets a limit.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from loguru import logger
@@ -54,7 +53,7 @@ class RiskActor(SingletonActor):
         if lock is not None and lock.state is not TradingState.ACTIVE:
             self.gate.restore(lock.state, lock.code, lock.reason, lock.ts)
             logger.warning("trading state restored: {} ({}): {}", lock.state.value, lock.code, lock.reason)
-        since = int(time.time() * 1000) - DAY_MS
+        since = self.ctx.clock() - DAY_MS
         times: list[int] = store.ask(LoadEntryTimes(since), block=True, timeout=STORE_TIMEOUT_S)
         self.gate.rate.restore(times)
 

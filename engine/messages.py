@@ -484,6 +484,12 @@ class RestartSingleton:
 
 
 @message
+class Ping:
+    """Answered with nothing once everything sent to the actor before it is handled: the barrier
+    the backtest replay waits on (every actor ignores it)."""
+
+
+@message
 class GetStatus:
     """Ask an actor for its part of ``engine status`` (a JSON-ready dict)."""
 

@@ -26,10 +26,13 @@ configured rate where the data has none.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +54,7 @@ from engine.messages import (
     FeaturesUpdated,
     MoveStop,
     OrderFilled,
+    PortfolioUpdated,
     PositionView,
     Quote,
     SubmitOrder,
@@ -114,11 +118,27 @@ class Result:
 class _Symbol:
     """One symbol's cores and its bars as plain lists (indexing numpy per bar is slow)."""
 
-    __slots__ = ("c", "extra", "features", "funding", "h", "l", "lot", "name", "o", "signal", "ts", "v")
+    __slots__ = (
+        "c",
+        "extra",
+        "features",
+        "first",
+        "funding",
+        "h",
+        "interval",
+        "l",
+        "lot",
+        "name",
+        "o",
+        "signal",
+        "ts",
+        "v",
+    )
 
     def __init__(self, series: Series, config: Config) -> None:
         candles = series.candles
         self.name = candles.symbol
+        self.interval = candles.interval_ms
         intervals = timeframes_of(config, self.name)
         self.features = FeatureEngine(self.name, feature_settings(config), intervals)
         self.signal = SignalEngine(self.name, build_strategy(config, self.name))
@@ -130,27 +150,48 @@ class _Symbol:
         self.l: list[float] = candles.low.tolist()
         self.c: list[float] = candles.close.tolist()
         self.v: list[float] = candles.volume.tolist()
+        self.first = 0
         self.extra: dict[int, BarClosed] = {}
         for interval in intervals[1:]:
             for bar in candles.resample(interval).bars():
                 self.extra[bar.ts] = bar
 
-    def bar(self, i: int, interval: int) -> BarClosed:
-        return BarClosed(self.name, interval, self.ts[i], self.o[i], self.h[i], self.l[i], self.c[i], self.v[i])
+    def warm_up(self, start_ms: int, windows: ReturnWindows) -> int:
+        """Backfill the bars opening before ``start_ms`` (each timeframe, the primary first) into
+        the features and the correlation windows, as the engine does before streaming; returns
+        how many primary bars that was. Trading starts at ``self.first``."""
+        self.first = first = bisect.bisect_left(self.ts, start_ms)
+        bars = [self.bar(i) for i in range(first)]
+        self.features.backfill(bars)
+        self.features.backfill(bar for _, bar in sorted(self.extra.items()) if bar.ts <= start_ms)
+        for bar in bars:
+            windows.on_bar(self.name, bar.ts, bar.close)
+        return first
 
-    def funding_rate(self, ts: int, default: float) -> float:
-        """The rate settled at the first boundary at or after ``ts`` (the last known past the data)."""
-        if self.funding is None or not len(self.funding[0]):
-            return default
-        times, rates = self.funding
-        i = min(int(np.searchsorted(times, ts, side="left")), len(times) - 1)
-        return float(rates[i])
+    def bar(self, i: int) -> BarClosed:
+        return BarClosed(self.name, self.interval, self.ts[i], self.o[i], self.h[i], self.l[i], self.c[i], self.v[i])
+
+
+def funding_at(funding: tuple[IntArray, FloatArray] | None, ts: int, default: float) -> float:
+    """The rate settled at the first boundary at or after ``ts`` (the last one known past the data;
+    ``default`` without any)."""
+    if funding is None or not len(funding[0]):
+        return default
+    times, rates = funding
+    return float(rates[min(int(np.searchsorted(times, ts, side="left")), len(times) - 1)])
+
+
+def quote_at(symbol: str, price: float, ts: int, half_spread: float, funding_rate: float) -> Quote:
+    """A quote around ``price``: the bid and the ask ``half_spread`` (a fraction) either side of it."""
+    half = price * half_spread
+    return Quote(symbol, ts, price - half, price + half, price, funding_rate=funding_rate)
 
 
 class Backtest:
     """One run over a set of symbols; ``run`` may be called once."""
 
-    def __init__(self, config: Config, costs: Costs = Costs()) -> None:
+    def __init__(self, config: Config, costs: Costs | None = None) -> None:
+        costs = costs if costs is not None else Costs()
         self.config = config
         self.costs = costs
         self.interval = interval_ms(config.strategy.timeframe)
@@ -167,13 +208,70 @@ class Backtest:
         self.spread_cost = 0.0
         self.slippage = 0.0
         self._symbols: dict[str, _Symbol] = {}
+        self._queue: deque[tuple[Callable[[Any], None], Any]] = deque()
+        self._exec_quotes: dict[str, Quote] = {}
+        self._last_ts = 0
         self._half_spread = costs.spread_bps / 20_000.0
 
     # --- the run ---------------------------------------------------------------------------------
 
     def run(self, series: Sequence[Series], start_ms: int | None = None, progress: Progress | None = None) -> Result:
         """Replay ``series`` on event time; bars opening before ``start_ms`` only warm the features
-        and the correlations (as the live engine's backfill does), and trade nothing."""
+        and the correlations (the live engine's backfill), and trade nothing."""
+        symbols = self._prepare(series)
+        first = -1 if start_ms is None else start_ms
+        warm = 0
+        for sym in symbols:
+            warm += sym.warm_up(first, self.windows)
+        order = _event_order([x.ts[x.first :] for x in symbols], [x.first for x in symbols], self.interval)
+        steps = np.unique(order[0])
+        equity_ts = np.empty(steps.size, np.int64)
+        equity = np.empty(steps.size, np.float64)
+        clock = int(steps[0]) - self.interval if steps.size else 0
+        self._publish(clock)  # Portfolio's first snapshot, as on the actors' start
+        self._recompute_correlation()  # once the backfill is in, as the engine does on start
+        corr_every = self.config.engine.correlation_interval_s * 1000
+        next_corr = clock - clock % corr_every + corr_every
+        top_n = self.config.engine.top_n_symbols
+        done = warm
+        close_ts, who, index = order[0].tolist(), order[1].tolist(), order[2].tolist()
+        k, n = 0, len(close_ts)
+        for step, t in enumerate(steps.tolist()):
+            while k < n and close_ts[k] == t:
+                self._bar(symbols[who[k]], index[k], t)
+                k += 1
+                done += 1
+                if progress is not None and done % PROGRESS_EVERY == 0:
+                    progress(done)
+            self._publish(self._last_ts)  # Portfolio's periodic snapshot
+            self._drain()
+            chosen = {s.symbol for s in score(self.latest, self.weights, 2 * self.interval)[:top_n]}
+            for sym in symbols:
+                sym.signal.selected = sym.name in chosen
+            if t >= next_corr:
+                self._recompute_correlation()
+                next_corr = t - t % corr_every + corr_every
+            equity_ts[step] = t
+            equity[step] = self.portfolio.equity
+        if progress is not None:
+            progress(done)
+        return Result(
+            trades=self.trades,
+            fills=self.fills,
+            equity_ts=equity_ts,
+            equity=equity,
+            start_equity=self.portfolio.starting_equity,
+            fees=self.portfolio.fees,
+            spread_cost=self.spread_cost,
+            slippage=self.slippage,
+            funding=self.portfolio.funding,
+            bars=done,
+            open_positions=self.portfolio.snapshot(self._last_ts).positions,
+            denials=dict(self.gate.denials),
+            state_changes=self.state_changes,
+        )
+
+    def _prepare(self, series: Sequence[Series]) -> list[_Symbol]:
         if not series:
             raise BacktestError("no data to backtest")
         for s in series:
@@ -191,169 +289,140 @@ class Backtest:
         if len({x.name for x in symbols}) != len(symbols):
             raise BacktestError("a symbol appears twice in the data")
         self._symbols = {x.name: x for x in symbols}
-        order = _event_order([x.ts for x in symbols], self.interval)
-        steps = np.unique(order[0])
-        equity_ts = np.empty(steps.size, np.int64)
-        equity = np.empty(steps.size, np.float64)
-        sampled = 0
-        first_trading = -1 if start_ms is None else start_ms
-        top_n = self.config.engine.top_n_symbols
-        corr_every = self.config.engine.correlation_interval_s * 1000
-        max_age = 2 * self.interval
-        next_corr = 0
-        done = 0
-        close_ts, who, index = order[0].tolist(), order[1].tolist(), order[2].tolist()
-        k = 0
-        n = len(close_ts)
-        for t in steps.tolist():
-            trading = t - self.interval >= first_trading
-            if trading:
-                self.portfolio.settle_funding(t)
-            while k < n and close_ts[k] == t:
-                sym = symbols[who[k]]
-                if trading:
-                    self._trade_bar(sym, index[k], t)
-                else:
-                    self._warm_bar(sym, index[k], t)
-                k += 1
-                done += 1
-                if progress is not None and done % PROGRESS_EVERY == 0:
-                    progress(done)
-            if trading:
-                self._publish(t)
-                ranked = score(self.latest, self.weights, max_age)[:top_n]
-                chosen = {s.symbol for s in ranked}
-                for sym in symbols:
-                    sym.signal.selected = sym.name in chosen
-            if t >= next_corr:
-                matrix = self.windows.matrix()
-                if matrix.symbols:
-                    self.gate.on_correlation(matrix.to_message())
-                next_corr = t - t % corr_every + corr_every
-            if trading:
-                equity_ts[sampled] = t
-                equity[sampled] = self.portfolio.equity
-                sampled += 1
-        if progress is not None:
-            progress(done)
-        return Result(
-            trades=self.trades,
-            fills=self.fills,
-            equity_ts=equity_ts[:sampled],
-            equity=equity[:sampled],
-            start_equity=self.portfolio.starting_equity,
-            fees=self.portfolio.fees,
-            spread_cost=self.spread_cost,
-            slippage=self.slippage,
-            funding=self.portfolio.funding,
-            bars=done,
-            open_positions=self.portfolio.snapshot(int(steps[-1]) if steps.size else 0).positions,
-            denials=dict(self.gate.denials),
-            state_changes=self.state_changes,
-        )
+        return symbols
 
-    def _warm_bar(self, sym: _Symbol, i: int, t: int) -> None:
-        bar = sym.bar(i, self.interval)
-        sym.features.backfill((bar,))
-        extra = sym.extra.get(t)
-        if extra is not None:
-            sym.features.backfill((extra,))
-        self.windows.on_bar(sym.name, t, bar.close)
+    def _recompute_correlation(self) -> None:
+        matrix = self.windows.matrix()
+        if matrix.symbols:
+            self.gate.on_correlation(matrix.to_message())
 
-    def _trade_bar(self, sym: _Symbol, i: int, t: int) -> None:
-        name = sym.name
-        if self.portfolio.position(name) is not None:
-            held = self.portfolio.position(name)
-            assert held is not None
+    def _bar(self, sym: _Symbol, i: int, t: int) -> None:
+        """One bar of one symbol, delivered as the venue side would: an intrabar quote if the bar
+        reaches the position's stop or target, the close (to mark) with the next open (to fill at),
+        then the bar itself, and the bar of a longer timeframe that closes with it."""
+        held = self.portfolio.position(sym.name)
+        if held is not None:
             hit = exit_in_bar(held.side, held.stop, held.target, sym.o[i], sym.h[i], sym.l[i])
             if hit is not None:
-                self._mark(sym, hit[0], t - self.interval // 2)
-            self._mark(sym, sym.c[i], t)
-        bar = sym.bar(i, self.interval)
+                inside = self._quote(sym, hit[0], t - self.interval // 2)
+                self._quotes(inside, inside)
+        last = i + 1 == len(sym.ts)
+        self._quotes(self._quote(sym, sym.c[i] if last else sym.o[i + 1], t), self._quote(sym, sym.c[i], t))
+        bar = sym.bar(i)
         f = sym.features.on_bar(bar)
-        self.latest[name] = f
-        self.windows.on_bar(name, t, bar.close)
-        intent = sym.signal.on_features(f)
+        self.latest[sym.name] = f
+        self.windows.on_bar(sym.name, t, bar.close)
+        self._signal(sym, f)
         extra = sym.extra.get(t)
-        later = None if extra is None else sym.signal.on_features(sym.features.on_bar(extra))
-        if intent is None and later is None:
-            return
-        self.gate.on_quotes((self._quote(sym, sym.c[i], t),))
-        fill_at = self._quote(sym, sym.o[i + 1] if i + 1 < len(sym.ts) else sym.c[i], t)
-        self._act(sym, intent, fill_at)
-        self._act(sym, later, fill_at)
-
-    # --- the engine's reactions, as its actors chain them ----------------------------------------
+        if extra is not None:
+            self._signal(sym, sym.features.on_bar(extra))
 
     def _quote(self, sym: _Symbol, price: float, ts: int) -> Quote:
-        half = price * self._half_spread
-        rate = sym.funding_rate(ts, self.costs.funding_rate)
-        return Quote(sym.name, ts, price - half, price + half, price, funding_rate=rate)
+        rate = funding_at(sym.funding, ts, self.costs.funding_rate)
+        return quote_at(sym.name, price, ts, self._half_spread, rate)
 
-    def _mark(self, sym: _Symbol, price: float, ts: int) -> None:
-        """Mark the position at ``price`` and exit it if that crossed its stop or target
-        (Portfolio's own rule), filling at this quote."""
-        self.portfolio.mark(self._quote(sym, price, ts))
-        self._exits_due()
+    # --- the actors' reactions, one FIFO of messages as their inboxes order them -----------------
+    #
+    # Each handler does what its actor does with the message (Execution, Risk, Portfolio); what one
+    # sends to another is queued and handled after it, in order, so the cores see the same calls in
+    # the same order as in the actor system (``replay`` checks this on real data).
 
-    def _act(self, sym: _Symbol, intent: EnterPosition | ExitPosition | MoveStop | None, quote: Quote) -> None:
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            handler, message = queue.popleft()
+            handler(message)
+
+    def _quotes(self, fill_at: Quote, mark: Quote) -> None:
+        """Execution takes ``fill_at``; Risk and Portfolio take ``mark``."""
+        self._exec_quotes[fill_at.symbol] = fill_at
+        self.gate.on_quotes((mark,))
+        portfolio = self.portfolio
+        self._last_ts = max(self._last_ts, mark.ts)
+        touched = portfolio.position(mark.symbol) is not None
+        if touched:
+            portfolio.mark(mark)
+        portfolio.settle_funding(self._last_ts)
+        queue = self._queue
+        for request in portfolio.exits_due() if touched else ():
+            queue.append((self._risk_exit, request))
+        queue.append((self._risk_portfolio, portfolio.snapshot(self._last_ts)))
+        self._drain()
+
+    def _signal(self, sym: _Symbol, f: FeaturesUpdated) -> None:
+        intent = sym.signal.on_features(f)
         if intent is None:
             return
-        if type(intent) is EnterPosition:
-            verdict = self.gate.evaluate(intent, sym.lot)
-            if isinstance(verdict, Approved):
-                for order in entry_orders(intent, verdict):
-                    self._fill(order, quote)
-        elif type(intent) is ExitPosition:
-            self._exit(intent, quote)
-        elif type(intent) is MoveStop and self.portfolio.move_stop(intent.symbol, intent.stop) is not None:
-            sym.signal.on_position(position_changed(sym.name, self.portfolio.position(sym.name)))
-            self._publish(intent.ts)
+        kind = type(intent)
+        if kind is EnterPosition:
+            self._queue.append((self._risk_enter, intent))
+        elif kind is ExitPosition:
+            self._queue.append((self._risk_exit, intent))
+        else:
+            self._queue.append((self._portfolio_move_stop, intent))
+        self._drain()
 
-    def _exits_due(self) -> None:
-        """Exit every position whose mark crossed its stop or target, at a quote at that mark: a
-        position opened at a gap beyond its stop is caught by the next mark of any symbol."""
-        for request in self.portfolio.exits_due():
-            held = self.portfolio.position(request.symbol)
-            if held is not None:
-                self._exit(request, self._quote(self._symbols[request.symbol], held.mark, request.ts))
+    def _risk_enter(self, intent: EnterPosition) -> None:
+        verdict = self.gate.evaluate(intent, self._symbols[intent.symbol].lot)
+        if isinstance(verdict, Approved):
+            for order in entry_orders(intent, verdict):
+                self._queue.append((self._execute, order))
 
-    def _exit(self, request: ExitPosition, quote: Quote) -> None:
+    def _risk_exit(self, request: ExitPosition) -> None:
         order = self.gate.exit_order(request)
         if order is not None:
-            self._fill(order, quote)
+            self._queue.append((self._execute, order))
 
-    def _fill(self, order: SubmitOrder, quote: Quote) -> None:
+    def _risk_portfolio(self, snapshot: PortfolioUpdated) -> None:
+        change = self.gate.on_portfolio(snapshot)
+        if change is not None:
+            self.state_changes.append(
+                f"{_iso(snapshot.ts)} trading {change.state.value} [{change.code}] {change.reason}".rstrip()
+            )
+        for request in self.gate.flatten(snapshot.ts):
+            self._risk_exit(request)
+
+    def _execute(self, order: SubmitOrder) -> None:
+        quote = self._exec_quotes[order.symbol]
         fill = self.model.fill(order, quote, f"{order.client_oid}-1")
         mid = (quote.bid + quote.ask) * 0.5
         spread = (quote.ask - quote.bid) * 0.5 * fill.qty
         self.spread_cost += spread
         self.slippage += abs(fill.price - mid) * fill.qty - spread
         self.fills.append(fill)
-        self.trades.extend(self.portfolio.apply_fill(fill))
-        sym = self._symbols[order.symbol]
-        sym.signal.on_position(position_changed(sym.name, self.portfolio.position(sym.name)))
+        self._queue.append((self._portfolio_fill, fill))
+
+    def _portfolio_fill(self, fill: OrderFilled) -> None:
+        portfolio = self.portfolio
+        if portfolio.has_fill(fill.fill_id):
+            return
+        self._last_ts = max(self._last_ts, fill.ts)
+        self.trades.extend(portfolio.apply_fill(fill))
+        sym = self._symbols[fill.symbol]
+        sym.signal.on_position(position_changed(sym.name, portfolio.position(sym.name)))
         self._publish(fill.ts)
 
+    def _portfolio_move_stop(self, move: MoveStop) -> None:
+        if self.portfolio.move_stop(move.symbol, move.stop) is None:
+            return
+        sym = self._symbols[move.symbol]
+        sym.signal.on_position(position_changed(sym.name, self.portfolio.position(sym.name)))
+        self._publish(move.ts)
+
     def _publish(self, ts: int) -> None:
-        """Risk sees the portfolio now; a loss halt or a REDUCING state acts at once."""
-        change = self.gate.on_portfolio(self.portfolio.snapshot(ts))
-        if change is not None:
-            self.state_changes.append(f"{_iso(ts)} trading {change.state.value} [{change.code}] {change.reason}")
-        for request in self.gate.flatten(ts):
-            held = self.portfolio.position(request.symbol)
-            if held is not None:
-                self._exit(request, self._quote(self._symbols[request.symbol], held.mark, ts))
+        self._queue.append((self._risk_portfolio, self.portfolio.snapshot(ts)))
 
 
-def _event_order(times: Sequence[list[int]], interval: int) -> tuple[IntArray, IntArray, IntArray]:
-    """Every bar of every symbol as (close time, symbol index, bar index), by close time and then
-    symbol: the order the steps replay them in."""
+def _event_order(
+    times: Sequence[list[int]], offsets: Sequence[int], interval: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Every traded bar of every symbol as (close time, symbol index, bar index), by close time and
+    then symbol: the order the steps replay them in. ``offsets`` are each symbol's first traded bar."""
     if not times:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     close = np.concatenate([np.asarray(ts, np.int64) + interval for ts in times])
     who = np.concatenate([np.full(len(ts), k, np.int64) for k, ts in enumerate(times)])
-    index = np.concatenate([np.arange(len(ts), dtype=np.int64) for ts in times])
+    index = np.concatenate([np.arange(len(ts), dtype=np.int64) + off for ts, off in zip(times, offsets, strict=True)])
     order = np.lexsort((who, close))
     return close[order], who[order], index[order]
 

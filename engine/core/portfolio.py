@@ -242,13 +242,20 @@ class Portfolio:
 
     def snapshot(self, ts: int) -> PortfolioUpdated:
         """State for Risk at ``ts``; the first snapshot of a new UTC day resets the day start."""
+        view = self.peek(ts)
+        self._day = max(utc_day(ts), self._day if self._day is not None else utc_day(ts))
+        self._day_start, self._peak = view.day_start_equity, view.peak_equity
+        return view
+
+    def peek(self, ts: int) -> PortfolioUpdated:
+        """What ``snapshot(ts)`` would return, changing nothing: a status query must not move the
+        day's start or the peak that Risk's loss limits measure from."""
         equity = self.equity
         day = utc_day(ts)
-        if self._day is None or day > self._day:
-            self._day, self._day_start = day, equity
-        self._peak = max(self._peak, equity)
+        new_day = self._day is None or day > self._day
         views = tuple(_view(self._positions[s]) for s in sorted(self._positions))
-        return PortfolioUpdated(ts, equity, self.cash, self._day_start, self._peak, views)
+        day_start = equity if new_day else self._day_start
+        return PortfolioUpdated(ts, equity, self.cash, day_start, max(self._peak, equity), views)
 
     def equity_point(self, ts: int) -> EquitySampled:
         """One point of the equity curve."""

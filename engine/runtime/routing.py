@@ -23,6 +23,9 @@ class Router:
         self._singletons: dict[str, pykka.ActorRef[Any]] = {}
         self.undelivered = 0
         self.undelivered_by_symbol: Counter[str] = Counter()
+        self.delivered = 0
+        """Messages handed to an inbox: when a round of asks to every actor leaves it unchanged,
+        nothing is in flight (the backtest replay's wait for quiet)."""
 
     def bind(self, symbol: str, role: str, ref: pykka.ActorRef[Any]) -> None:
         self._symbol_refs[(symbol, role)] = ref
@@ -48,6 +51,7 @@ class Router:
         if ref is not None:
             try:
                 ref.tell(message)
+                self.delivered += 1
                 return True
             except pykka.ActorDeadError:
                 pass
@@ -66,6 +70,7 @@ class Router:
         except pykka.ActorDeadError:
             self.undelivered += 1
             return False
+        self.delivered += 1
         return True
 
     def symbol_refs(self) -> list[tuple[str, str, pykka.ActorRef[Any]]]:
