@@ -310,13 +310,15 @@ def _utc_ms(moment: datetime | None) -> int | None:
 @click.option("--sim-days", type=click.FloatRange(min=0, min_open=True), default=7.0, show_default=True,
               help="--source sim: days of 1m bars to generate.")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: LOG_DIR/backtest-<UTC time>).")
+@click.option("--parity", is_flag=True,
+              help="Also replay through the engine's actors and check they make the same trades (slow).")  # fmt: skip
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any setting.")
 @config_option
 def backtest(
     symbol: str | None, symbols: str | None, data: Path | None, source: str | None, timeframe: str | None,
     strategy: str | None, start: datetime | None, end: datetime | None, fee: float | None, spread_bps: float,
-    slippage_bps: float | None, funding_rate: float, sim_days: float, out: Path | None, settings: tuple[str, ...],
-    config_file: Path | None,
+    slippage_bps: float | None, funding_rate: float, sim_days: float, out: Path | None, parity: bool,
+    settings: tuple[str, ...], config_file: Path | None,
 ) -> None:  # fmt: skip
     """Test a strategy on history with the live engine's own decisions and honest costs.
 
@@ -325,11 +327,15 @@ def backtest(
     """
     import time
 
+    from loguru import logger
+
     from engine.backtest import command
     from engine.backtest.data import DataError
     from engine.backtest.driver import BacktestError, Costs
 
     config = _load(config_file, _overrides(settings) | {"strategy.timeframe": timeframe, "strategy.mode": strategy})
+    logger.remove()  # the summary tells the story; the actors of --parity log only what went wrong
+    logger.add(sys.stderr, level="WARNING")
     if data is not None and source is not None:
         _fail("pass --data PATH or --source sim, not both", USAGE_ERROR)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -348,6 +354,7 @@ def backtest(
             ),
             out=out if out is not None else Path(config.engine.log_dir) / f"backtest-{stamp}",
             sim_days=sim_days,
+            parity=parity,
         )
         click.echo(f"loading {', '.join(request.symbols[:8])}{' ...' if len(request.symbols) > 8 else ''}", err=True)
         series = command.load_series(request, config)
@@ -358,6 +365,8 @@ def backtest(
         _fail(str(exc), USAGE_ERROR)
     for line in command.summary(outcome):
         click.echo(line)
+    if outcome.replayed is not None and outcome.replayed != outcome.fingerprint:
+        sys.exit(1)
 
 
 @main.command("config")

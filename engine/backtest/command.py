@@ -39,6 +39,7 @@ class Request:
     costs: Costs
     out: Path
     sim_days: float = 7.0
+    parity: bool = False
 
 
 @dataclass(slots=True)
@@ -48,6 +49,8 @@ class Outcome:
     fingerprint: str
     files: dict[str, Path]
     seconds: float
+    replayed: str | None = None
+    """The fingerprint of the actors' replay, when ``--parity`` asked for one."""
 
 
 def load_series(request: Request, config: Config) -> list[Series]:
@@ -131,10 +134,15 @@ def run(
         funding=result.funding,
     )
     mark = fingerprint(result.trades)
+    replayed = None
+    if request.parity:
+        from engine.backtest.replay import ActorReplay
+
+        replayed = fingerprint(ActorReplay(config, request.costs).run(series, request.start_ms))
     title = f"backtest {', '.join(s.candles.symbol for s in series[:5])}{' ...' if len(series) > 5 else ''}"
     files = write_run(request.out, result.trades, (result.equity_ts, result.equity), metrics, title=title,
                       fingerprint=mark)  # fmt: skip
-    return Outcome(result, metrics, mark, files, seconds)
+    return Outcome(result, metrics, mark, files, seconds, replayed)
 
 
 def summary(outcome: Outcome) -> list[str]:
@@ -158,6 +166,10 @@ def summary(outcome: Outcome) -> list[str]:
     rate = r.bars / outcome.seconds if outcome.seconds > 0 else math.inf
     lines.append(f"{r.bars:,} bars in {outcome.seconds:.1f}s ({rate:,.0f} bars/s)")
     lines.append(f"fingerprint {outcome.fingerprint} ({len(r.trades)} trades)")
+    if outcome.replayed is not None:
+        same = outcome.replayed == outcome.fingerprint
+        verdict = "the same trades" if same else "DIFFERENT trades: please report this with the data and settings"
+        lines.append(f"parity: the actors' replay gave {verdict} (fingerprint {outcome.replayed})")
     lines.append(f"written: {outcome.files['report']} and its CSVs in {outcome.files['report'].parent}")
     return lines
 
