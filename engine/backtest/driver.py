@@ -178,6 +178,8 @@ def funding_at(funding: tuple[IntArray, FloatArray] | None, ts: int, default: fl
     if funding is None or not len(funding[0]):
         return default
     times, rates = funding
+    if len(times) == 1:
+        return float(rates[0])
     return float(rates[min(int(np.searchsorted(times, ts, side="left")), len(times) - 1)])
 
 
@@ -209,7 +211,9 @@ class Backtest:
         self.slippage = 0.0
         self._symbols: dict[str, _Symbol] = {}
         self._queue: deque[tuple[Callable[[Any], None], Any]] = deque()
-        self._exec_quotes: dict[str, Quote] = {}
+        self._fill_at: dict[str, float] = {}
+        self._mark_at: dict[str, float] = {}
+        self._quoted_at: dict[str, int] = {}
         self._last_ts = 0
         self._half_spread = costs.spread_bps / 20_000.0
 
@@ -237,12 +241,14 @@ class Backtest:
         close_ts, who, index = order[0].tolist(), order[1].tolist(), order[2].tolist()
         k, n = 0, len(close_ts)
         for step, t in enumerate(steps.tolist()):
+            now: list[tuple[_Symbol, int]] = []
             while k < n and close_ts[k] == t:
-                self._bar(symbols[who[k]], index[k], t)
+                now.append((symbols[who[k]], index[k]))
                 k += 1
-                done += 1
-                if progress is not None and done % PROGRESS_EVERY == 0:
-                    progress(done)
+            self._step(now, t)
+            done += len(now)
+            if progress is not None and done // PROGRESS_EVERY != (done - len(now)) // PROGRESS_EVERY:
+                progress(done)
             self._publish(self._last_ts)  # Portfolio's periodic snapshot
             self._drain()
             chosen = {s.symbol for s in score(self.latest, self.weights, 2 * self.interval)[:top_n]}
@@ -296,26 +302,30 @@ class Backtest:
         if matrix.symbols:
             self.gate.on_correlation(matrix.to_message())
 
-    def _bar(self, sym: _Symbol, i: int, t: int) -> None:
-        """One bar of one symbol, delivered as the venue side would: an intrabar quote if the bar
-        reaches the position's stop or target, the close (to mark) with the next open (to fill at),
-        then the bar itself, and the bar of a longer timeframe that closes with it."""
-        held = self.portfolio.position(sym.name)
-        if held is not None:
-            hit = exit_in_bar(held.side, held.stop, held.target, sym.o[i], sym.h[i], sym.l[i])
-            if hit is not None:
-                inside = self._quote(sym, hit[0], t - self.interval // 2)
-                self._quotes(inside, inside)
-        last = i + 1 == len(sym.ts)
-        self._quotes(self._quote(sym, sym.c[i] if last else sym.o[i + 1], t), self._quote(sym, sym.c[i], t))
-        bar = sym.bar(i)
-        f = sym.features.on_bar(bar)
-        self.latest[sym.name] = f
-        self.windows.on_bar(sym.name, t, bar.close)
-        self._signal(sym, f)
-        extra = sym.extra.get(t)
-        if extra is not None:
-            self._signal(sym, sym.features.on_bar(extra))
+    def _step(self, bars: list[tuple[_Symbol, int]], t: int) -> None:
+        """The bars closing at ``t``, delivered as the venue side would: in one quote batch, a quote
+        inside each bar that reaches its position's stop or target; in the next, each close (to
+        mark at) with the next bar's open (to fill at, the first price after the close); then each
+        bar itself by symbol, and the bar of a longer timeframe that closes with it."""
+        inside = []
+        for sym, i in bars:
+            held = self.portfolio.position(sym.name)
+            if held is not None:
+                hit = exit_in_bar(held.side, held.stop, held.target, sym.o[i], sym.h[i], sym.l[i])
+                if hit is not None:
+                    inside.append((sym, hit[0], hit[0]))
+        if inside:
+            self._quotes(inside, t - self.interval // 2)
+        self._quotes([(sym, sym.o[i + 1] if i + 1 < len(sym.ts) else sym.c[i], sym.c[i]) for sym, i in bars], t)
+        for sym, i in bars:
+            bar = sym.bar(i)
+            f = sym.features.on_bar(bar)
+            self.latest[sym.name] = f
+            self.windows.on_bar(sym.name, t, bar.close)
+            self._signal(sym, f)
+            extra = sym.extra.get(t)
+            if extra is not None:
+                self._signal(sym, sym.features.on_bar(extra))
 
     def _quote(self, sym: _Symbol, price: float, ts: int) -> Quote:
         rate = funding_at(sym.funding, ts, self.costs.funding_rate)
@@ -333,15 +343,21 @@ class Backtest:
             handler, message = queue.popleft()
             handler(message)
 
-    def _quotes(self, fill_at: Quote, mark: Quote) -> None:
-        """Execution takes ``fill_at``; Risk and Portfolio take ``mark``."""
-        self._exec_quotes[fill_at.symbol] = fill_at
-        self.gate.on_quotes((mark,))
+    def _quotes(self, batch: list[tuple[_Symbol, float, float]], ts: int) -> None:
+        """One quote batch of (symbol, price to fill at, price to mark at): Execution takes the first,
+        Risk and Portfolio the second. Quotes are only built where a core reads them (a position
+        to mark, an order to fill, an entry to check): what the others would hold is kept as a price."""
         portfolio = self.portfolio
-        self._last_ts = max(self._last_ts, mark.ts)
-        touched = portfolio.position(mark.symbol) is not None
-        if touched:
-            portfolio.mark(mark)
+        touched = False
+        self._last_ts = max(self._last_ts, ts)
+        for sym, fill, mark in batch:
+            name = sym.name
+            self._fill_at[name] = fill
+            self._mark_at[name] = mark
+            self._quoted_at[name] = ts
+            if portfolio.position(name) is not None:
+                portfolio.mark(self._quote(sym, mark, ts))
+                touched = True
         portfolio.settle_funding(self._last_ts)
         queue = self._queue
         for request in portfolio.exits_due() if touched else ():
@@ -363,7 +379,9 @@ class Backtest:
         self._drain()
 
     def _risk_enter(self, intent: EnterPosition) -> None:
-        verdict = self.gate.evaluate(intent, self._symbols[intent.symbol].lot)
+        sym = self._symbols[intent.symbol]
+        self.gate.on_quotes((self._quote(sym, self._mark_at[sym.name], self._quoted_at[sym.name]),))
+        verdict = self.gate.evaluate(intent, sym.lot)
         if isinstance(verdict, Approved):
             for order in entry_orders(intent, verdict):
                 self._queue.append((self._execute, order))
@@ -383,7 +401,8 @@ class Backtest:
             self._risk_exit(request)
 
     def _execute(self, order: SubmitOrder) -> None:
-        quote = self._exec_quotes[order.symbol]
+        sym = self._symbols[order.symbol]
+        quote = self._quote(sym, self._fill_at[sym.name], self._quoted_at[sym.name])
         fill = self.model.fill(order, quote, f"{order.client_oid}-1")
         mid = (quote.bid + quote.ask) * 0.5
         spread = (quote.ask - quote.bid) * 0.5 * fill.qty

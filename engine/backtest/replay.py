@@ -229,21 +229,22 @@ class ActorReplay:
         }  # fmt: skip
         for t, bars in _steps(symbols, starts, self.interval):
             clock.now = t
+            status = cast(dict[str, Any], portfolio.ask(GetStatus(), timeout=ASK_TIMEOUT_S))
+            held = {p["symbol"]: p for p in status["positions"]}
+            inside = []
             for s, i in bars:
-                name = s.candles.symbol
-                c = s.candles
-                status = cast(dict[str, Any], portfolio.ask(GetStatus(), timeout=ASK_TIMEOUT_S))
-                held = next((p for p in status["positions"] if p["symbol"] == name), None)
-                if held is not None:
-                    side = Side(held["side"])
-                    hit = exit_in_bar(side, held["stop"], held["target"], float(c.open[i]), float(c.high[i]),
+                c, p = s.candles, held.get(s.candles.symbol)
+                if p is not None:
+                    hit = exit_in_bar(Side(p["side"]), p["stop"], p["target"], float(c.open[i]), float(c.high[i]),
                                       float(c.low[i]))  # fmt: skip
                     if hit is not None:
-                        inside = self._quote(s, hit[0], t - self.interval // 2)
-                        self._deliver(ctx, refs, inside, inside)
-                last = i + 1 == len(c)
-                fill_at = self._quote(s, float(c.close[i] if last else c.open[i + 1]), t)
-                self._deliver(ctx, refs, fill_at, self._quote(s, float(c.close[i]), t))
+                        inside.append(self._quote(s, hit[0], t - self.interval // 2))
+            if inside:
+                self._deliver(ctx, refs, inside, inside)
+            fill_at = [self._quote(s, _next_price(s, i), t) for s, i in bars]
+            self._deliver(ctx, refs, fill_at, [self._quote(s, float(s.candles.close[i]), t) for s, i in bars])
+            for s, i in bars:
+                name, c = s.candles.symbol, s.candles
                 bar = BarClosed(name, self.interval, int(c.ts[i]), float(c.open[i]), float(c.high[i]),
                                 float(c.low[i]), float(c.close[i]), float(c.volume[i]))  # fmt: skip
                 router.tell(name, FEATURES, bar)
@@ -260,14 +261,22 @@ class ActorReplay:
                 self._settle(ctx, refs)
                 next_corr = t - t % corr_every + corr_every
 
-    def _deliver(self, ctx: ActorContext, refs: list[pykka.ActorRef[Any]], fill_at: Quote, mark: Quote) -> None:
-        """What MarketData would batch: Execution gets the quote orders fill at, Risk and Portfolio
-        the one positions are marked at."""
+    def _deliver(
+        self, ctx: ActorContext, refs: list[pykka.ActorRef[Any]], fill_at: list[Quote], marks: list[Quote]
+    ) -> None:
+        """One batch, as MarketData sends them: Execution gets the quotes orders fill at, Risk and
+        Portfolio the ones positions are marked at."""
         router = ctx.router
-        router.tell_singleton(EXECUTION, QuotesUpdated((fill_at,)))
-        router.tell_singleton(RISK, QuotesUpdated((mark,)))
-        router.tell_singleton(PORTFOLIO, QuotesUpdated((mark,)))
+        router.tell_singleton(EXECUTION, QuotesUpdated(tuple(fill_at)))
+        router.tell_singleton(RISK, QuotesUpdated(tuple(marks)))
+        router.tell_singleton(PORTFOLIO, QuotesUpdated(tuple(marks)))
         self._settle(ctx, refs)
+
+
+def _next_price(s: Series, i: int) -> float:
+    """The first price after bar ``i`` closes: the next bar's open (the last bar's close at the end)."""
+    c = s.candles
+    return float(c.close[i] if i + 1 == len(c) else c.open[i + 1])
 
 
 def _steps(
