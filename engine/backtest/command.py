@@ -114,7 +114,10 @@ def _simulated(request: Request, config: Config, first: int | None) -> list[Seri
         candles = Candles(symbol, MINUTE_MS, ts, *(ohlcv[:, k] for k in range(5))).resample(interval)
         instrument = market.instrument(symbol)
         constant = (np.zeros(1, np.int64), np.array([instrument.funding_rate]))  # the listing's rate, always
-        series.append(Series(candles.between(first, request.end_ms), constant, lot_size=instrument.lot_size))
+        window = candles.between(first, request.end_ms)
+        if len(window) == 0:
+            raise DataError(f"the simulated market has no {symbol} bars between the dates asked for ({candles})")
+        series.append(Series(window, constant, lot_size=instrument.lot_size))
     return series
 
 

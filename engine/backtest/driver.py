@@ -214,6 +214,7 @@ class Backtest:
         self._fill_at: dict[str, float] = {}
         self._mark_at: dict[str, float] = {}
         self._quoted_at: dict[str, int] = {}
+        self._costs: dict[str, tuple[float, float]] = {}
         self._last_ts = 0
         self._half_spread = costs.spread_bps / 20_000.0
 
@@ -404,17 +405,20 @@ class Backtest:
         sym = self._symbols[order.symbol]
         quote = self._quote(sym, self._fill_at[sym.name], self._quoted_at[sym.name])
         fill = self.model.fill(order, quote, f"{order.client_oid}-1")
-        mid = (quote.bid + quote.ask) * 0.5
         spread = (quote.ask - quote.bid) * 0.5 * fill.qty
-        self.spread_cost += spread
-        self.slippage += abs(fill.price - mid) * fill.qty - spread
-        self.fills.append(fill)
+        self._costs[fill.fill_id] = (spread, abs(fill.price - (quote.bid + quote.ask) * 0.5) * fill.qty - spread)
         self._queue.append((self._portfolio_fill, fill))
 
     def _portfolio_fill(self, fill: OrderFilled) -> None:
+        """Book a fill once; a repeat (a second exit of a position already closed) costs nothing,
+        as the venue would have refused it."""
         portfolio = self.portfolio
+        costs = self._costs.pop(fill.fill_id, (0.0, 0.0))
         if portfolio.has_fill(fill.fill_id):
             return
+        self.spread_cost += costs[0]
+        self.slippage += costs[1]
+        self.fills.append(fill)
         self._last_ts = max(self._last_ts, fill.ts)
         self.trades.extend(portfolio.apply_fill(fill))
         sym = self._symbols[fill.symbol]

@@ -1,10 +1,12 @@
 """Where a stop or a target fills inside a bar, when only its open, high and low are known.
 
-A bar does not say in which order its high and its low came, so the rule assumes the worse one:
+A bar does not say in which order its high and its low came, so the rule assumes the worse one,
+except for its open, which is known to come first:
 
-- If the bar touches the stop, the stop fills, even when it touches the target too (stop first).
-- A touched level fills at the level itself, except when the bar opens beyond it (a gap): then
-  at the open, which is worse for a stop and better for a target, as a market order would be.
+- A bar that opens at or beyond a level fills it at the open (a gap): the stop if the open is at
+  or past the stop, else the target if the open is at or past the target.
+- Otherwise, if the bar touches the stop, the stop fills at the stop, even when the bar touches
+  the target too (stop first); else a touched target fills at the target.
 - A stop or target of 0 is not set.
 
 The live engine exits at the first quote past a level; a bar's low is where the price went, not
@@ -22,14 +24,13 @@ def exit_in_bar(
     side: Side, stop: float, target: float, open_: float, high: float, low: float
 ) -> tuple[float, str] | None:
     """``(price, reason)`` of the exit a position of ``side`` meets in this bar, or None."""
-    if side is Side.LONG:
-        if stop > 0.0 and low <= stop:
-            return min(open_, stop), STOP_REASON
-        if target > 0.0 and high >= target:
-            return max(open_, target), TARGET_REASON
-        return None
-    if stop > 0.0 and high >= stop:
-        return max(open_, stop), STOP_REASON
-    if target > 0.0 and low <= target:
-        return min(open_, target), TARGET_REASON
+    sign = side.sign
+    if stop > 0.0 and sign * (open_ - stop) <= 0.0:
+        return open_, STOP_REASON
+    if target > 0.0 and sign * (open_ - target) >= 0.0:
+        return open_, TARGET_REASON
+    if stop > 0.0 and sign * ((low if sign > 0 else high) - stop) <= 0.0:
+        return stop, STOP_REASON
+    if target > 0.0 and sign * ((high if sign > 0 else low) - target) >= 0.0:
+        return target, TARGET_REASON
     return None
