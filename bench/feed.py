@@ -4,8 +4,9 @@ adapter into the engine's actors, at Bitget's real push rates.
 The venue is ``engine sim serve`` (``BitgetSimServer``: Bitget v2's public REST and WebSocket
 protocol on 127.0.0.1) in a separate process, so this process's CPU is the adapter and the actors
 alone. The engine runs in paper mode on ``--venue bitget`` pointed at it: ``BitgetSource`` over
-``BitgetRest``, one ``Connection`` thread per 50 channels, each symbol streaming ``ticker``,
-``books5`` and ``trade``. Push rates follow ``../shared/venues/bitget.md`` section 7.3: ticker
+``BitgetRest``, one ``Connection`` per 50 channels (all read by one shared reader thread), each
+symbol streaming ``ticker``, ``books5`` and ``trade``. Push rates follow
+``../shared/venues/bitget.md`` section 7.3: ticker
 "every 100-300 ms" (200 ms here), futures ``books5`` every 150 ms; the ``trade`` push rate is not
 documented, so trades arrive at ``--trade-rate`` per symbol per second (default 2, the simulator's
 default; it spreads them by volume). The default universe is the simulator's full one
@@ -19,14 +20,14 @@ After the backfill and a ``--warmup``, for ``--seconds`` it measures:
   wrapped; a frame may carry several items; the expected rate is symbols x (1000/200 + 1000/150 +
   trade rate)), and the share of the expected rate that arrived on each channel;
 - latency from frame arrival to the Signal decision, from the engine's ``LatencyRecorder`` (reset
-  after warm-up): ``recv_ns`` is stamped right after websocket-client returns a frame, before the
+  after warm-up): ``recv_ns`` is stamped when the reader thread reads the socket, before the
   JSON is parsed, and the Signal actor records on each ``FeaturesUpdated``. Also, per event, from
   the push's ``ts`` (the simulator's wall clock in ms when it built the frame) to the Signal
   decision on this host's wall clock, and from that ``ts`` to frame arrival;
 - CPU as a fraction of one core (CPU seconds over wall seconds): thread CPU
   (``time.thread_time_ns``) inside the stream threads' frame handler, i.e. JSON decode, ``events_of``
   and routing into the symbols' inboxes (split into parse and route); each thread group's CPU
-  (psutil: stream threads including websocket-client's socket reads and framing,
+  (psutil: stream threads including the reader's socket reads and frame decoding,
   dispatcher workers running Feed/Features/Signal, the rest); the whole engine process; the
   simulated venue's process; every other process on the machine (a busy machine inflates all of it).
 
@@ -392,7 +393,7 @@ def report(
         f"{handle_wall / max(frames, 1) * 1e6:.1f} us wall (the rest waits for the source's lock or the GIL)"
     )
     print(
-        f"  threads: stream {threads['stream']:.3f} (= the handler + websocket-client's receive {receive:.3f}: "
+        f"  threads: stream {threads['stream']:.3f} (= the handler + the reader's receive and decode {receive:.3f}: "
         f"socket reads, framing), dispatcher (Feed/Features/Signal) {threads['dispatcher']:.3f}, "
         f"other {threads['other']:.3f}"
     )
@@ -418,7 +419,7 @@ def report(
             f"stream threads ~{stream:.2f} core, engine process ~{engine_cores * scale:.2f} core"
         )
     print(f"target, parsing and routing of {symbols} symbols at Bitget's push rates: {verdict(parse_route)}, {label}")
-    print(f"        the same with websocket-client's receive (all stream threads): {verdict(stream)}, {label}")
+    print(f"        the same with the reader's receive and decode (all stream threads): {verdict(stream)}, {label}")
 
 
 def bottlenecks(

@@ -1,28 +1,35 @@
 """Bitget v2 WebSocket streams (``adapters.bitget.stream``) against a loopback venue on 127.0.0.1.
 
-The venue is a ``websockets`` server on its own thread and event loop. It records every text
-message each connection sends, answers ``ping`` with ``pong``, acks each subscribed arg, checks
-login signatures with the test secret, and lets a test push frames, fall silent or drop a
-connection. Connections run with tiny timings; tests wait on conditions with deadlines.
+The venue is a ``websockets`` server on its own thread and event loop, over TLS for the tests
+that ask for it. It records every text message each connection sends, answers ``ping`` with
+``pong``, acks each subscribed arg, checks login signatures with the test secret, and lets a test
+push frames (or raw bytes), ping, close, fall silent or drop a connection. Connections run with
+tiny timings; tests wait on conditions with deadlines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import itertools
 import math
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import websocket
 from hypothesis import given
 from hypothesis import strategies as st
+from websocket import ABNF
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -37,6 +44,7 @@ from adapters.bitget.stream import (
     plan,
     subscribe_messages,
 )
+from adapters.bitget.ws_reader import CONTINUATION, READ_SIZE, TEXT, FrameDecoder
 
 SECRET = "test-secret"
 CREDS = Credentials(api_key="my-key", secret_key=SECRET, passphrase="my-pass")
@@ -63,6 +71,12 @@ def wait_until(condition: Callable[[], Any], timeout_s: float = DEADLINE_S, what
 
 def push_frame(channel: Channel, data: list[Any], action: str = "snapshot", ts: int = 1_735_680_000_130) -> str:
     return orjson.dumps({"action": action, "arg": channel.arg(), "data": data, "ts": ts}).decode()
+
+
+def server_frame(payload: str | bytes, opcode: int = TEXT, fin: bool = True) -> bytes:
+    """A frame as a server sends it (unmasked), for writing raw bytes to a connection."""
+    data = payload.encode() if isinstance(payload, str) else payload
+    return ABNF(int(fin), 0, 0, 0, opcode, 0, data).format()  # type: ignore[no-untyped-call]
 
 
 # --- the loopback venue ---------------------------------------------------------------------------
@@ -103,13 +117,16 @@ class Peer:
 class Venue:
     """A Bitget-like WebSocket server on 127.0.0.1 with its own thread and event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.peers: list[Peer] = []
         self.login_reply: str = "answer"
         """``answer`` (ack or refusal), ``close`` (close the socket), ``ignore`` (say nothing)."""
         self.login_delay_s = 0.0
         self.refusal: dict[str, Any] = {"event": "error", "code": "30005", "msg": "login failed"}
+        self.push_with_login = ""
+        """A push written together with the login answer, in one write (over TLS, one record)."""
         self.url = ""
+        self._tls = tls
         self._loop = asyncio.new_event_loop()
         self._server: Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="bitget-venue", daemon=True)
@@ -120,7 +137,7 @@ class Venue:
         self._thread.start()
         self._server = self._call(self._serve())
         port = self._server.sockets[0].getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}/v2/ws/public"
+        self.url = f"{'wss' if self._tls else 'ws'}://127.0.0.1:{port}/v2/ws/public"
 
     def close(self) -> None:
         if self._server is not None:
@@ -133,7 +150,7 @@ class Venue:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=DEADLINE_S)
 
     async def _serve(self) -> Server:
-        return await serve(self._handle, "127.0.0.1", 0)
+        return await serve(self._handle, "127.0.0.1", 0, ssl=self._tls)
 
     @staticmethod
     async def _shut_down(server: Server, peers: list[Peer]) -> None:
@@ -164,10 +181,25 @@ class Venue:
     def push(self, peer: Peer, text: str) -> None:
         self._call(self._send(peer, text))
 
+    def push_many(self, peer: Peer, texts: list[str]) -> None:
+        self._call(self._send_many(peer, texts))
+
     def drop(self, peer: Peer) -> None:
         """Cut the TCP connection without a close handshake."""
         self._loop.call_soon_threadsafe(peer.ws.transport.abort)
         wait_until(peer.closed.is_set, what="the dropped connection to close")
+
+    def write(self, peer: Peer, data: bytes) -> None:
+        """Write raw bytes (frames the server library would not send) in one write."""
+        self._call(self._write(peer, data))
+
+    def ping(self, peer: Peer) -> None:
+        """Send a WebSocket ping frame and wait for the client's pong."""
+        self._call(self._ping(peer))
+
+    def close_peer(self, peer: Peer) -> None:
+        """Start the close handshake (code 1001, going away) and wait for it to end."""
+        self._call(peer.ws.close(1001, "going away"))
 
     # the server side
 
@@ -176,6 +208,19 @@ class Venue:
             return
         peer.log.append((time.monotonic(), "out", text))
         await peer.ws.send(text)
+
+    @staticmethod
+    async def _write(peer: Peer, data: bytes) -> None:
+        peer.ws.transport.write(data)
+
+    @staticmethod
+    async def _ping(peer: Peer) -> None:
+        pong = await peer.ws.ping(b"are you there")
+        await asyncio.wait_for(pong, DEADLINE_S)
+
+    async def _send_many(self, peer: Peer, texts: list[str]) -> None:
+        for text in texts:
+            await self._send(peer, text)
 
     async def _handle(self, ws: ServerConnection) -> None:
         peer = Peer(ws, time.monotonic())
@@ -212,6 +257,10 @@ class Venue:
 
     async def _answer_later(self, peer: Peer, text: str) -> None:
         await asyncio.sleep(self.login_delay_s)
+        if self.push_with_login:
+            peer.log += [(time.monotonic(), "out", text), (time.monotonic(), "out", self.push_with_login)]
+            peer.ws.transport.write(server_frame(text) + server_frame(self.push_with_login))
+            return
         with contextlib.suppress(ConnectionClosed):
             await self._send(peer, text)
 
@@ -219,6 +268,51 @@ class Venue:
 @pytest.fixture
 def venue() -> Iterator[Venue]:
     server = Venue()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_venue(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[Venue]:
+    """The venue over TLS (``wss://``), its certificate trusted by websocket-client."""
+    cert_path, key_path = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    monkeypatch.setenv("WEBSOCKET_CLIENT_CA_BUNDLE", str(cert_path))
+    server = Venue(context)
     server.start()
     yield server
     server.close()
@@ -733,3 +827,244 @@ def test_a_failing_push_callback_is_counted_and_the_stream_goes_on(venue, open_s
 
 def test_stop_before_start_does_nothing():
     Connection("ws://127.0.0.1:9", [Channel("ticker", "BTCUSDT")], lambda _p, _n: None).stop()
+
+
+# --- framing, as the shared reader decodes it ------------------------------------------------------
+
+
+def test_a_ping_frame_from_the_venue_is_answered_with_a_pong(venue, open_stream):
+    stream = open_stream(ping_s=10.0, silence_s=20.0)
+    peer = venue.subscribed_peer(0, len(TICKERS))
+
+    venue.ping(peer)  # fails the test unless the pong comes back
+
+    assert stream.conn.stats.connects == 1
+    assert stream.conn.connected
+
+
+def test_a_close_frame_from_the_venue_is_echoed_and_the_connection_made_again(venue, open_stream):
+    stream = open_stream()
+    first = venue.subscribed_peer(0, len(TICKERS))
+
+    venue.close_peer(first)
+    second = venue.subscribed_peer(1, len(TICKERS))
+    venue.push(second, push_frame(TICKERS[0], [{"n": 1}]))
+    wait_until(lambda: stream.pushes, what="a push after the reconnect")
+
+    assert first.ws.close_code == 1001  # the client answered the close frame with the venue's own code
+    assert any("closed the connection" in error for error in stream.conn.stats.errors)
+    assert len(stream.reconnects) == 1
+
+
+def test_a_masked_frame_from_the_venue_is_a_protocol_error_and_the_connection_is_made_again(venue, open_stream):
+    stream = open_stream()
+    first = venue.subscribed_peer(0, len(TICKERS))
+
+    mask = b"\x01\x02\x03\x04"
+    venue.write(first, b"\x81\x84" + mask + bytes(b ^ m for b, m in zip(b"pong", mask, strict=True)))
+    venue.subscribed_peer(1, len(TICKERS))
+
+    assert wait_until(first.closed.is_set, what="the client to drop the connection")
+    assert any("masked" in error for error in stream.conn.stats.errors)
+    assert stream.conn.stats.connects == 2
+
+
+def test_a_message_the_venue_sends_in_fragments_is_delivered_whole(venue, open_stream):
+    stream = open_stream()
+    peer = venue.subscribed_peer(0, len(TICKERS))
+    text = push_frame(TICKERS[0], [{"n": "in three fragments"}])
+
+    venue.write(peer, server_frame(text[:10], TEXT, fin=False) + server_frame(text[10:30], CONTINUATION, fin=False))
+    venue.write(peer, server_frame(text[30:], CONTINUATION, fin=True))
+    wait_until(lambda: stream.pushes, what="the reassembled push")
+
+    assert [p.data for p, _ in stream.pushes] == [[{"n": "in three fragments"}]]
+    assert stream.conn.stats.malformed == 0
+
+
+def test_frames_written_together_are_all_delivered_in_order(venue, open_stream):
+    stream = open_stream()
+    peer = venue.subscribed_peer(0, len(TICKERS))
+
+    venue.write(peer, b"".join(server_frame(push_frame(TICKERS[0], [{"n": n}])) for n in range(500)))
+    wait_until(lambda: len(stream.pushes) == 500, what="500 pushes")
+
+    assert [p.data for p, _ in stream.pushes] == [[{"n": n}] for n in range(500)]
+    assert len({recv_ns for _, recv_ns in stream.pushes}) < 500  # one read, one arrival stamp, many frames
+
+
+def test_a_text_frame_that_is_not_utf8_is_counted_as_malformed_and_skipped(venue, open_stream):
+    stream = open_stream()
+    peer = venue.subscribed_peer(0, len(TICKERS))
+
+    venue.write(peer, server_frame(b'{"event":"error","msg":"\xff\xfe"}'))
+    venue.push(peer, push_frame(TICKERS[0], [{"n": "valid"}]))
+    wait_until(lambda: stream.pushes, what="the valid push after the bad one")
+
+    assert stream.conn.stats.malformed == 1
+    assert list(stream.conn.stats.errors) == []
+    assert stream.conn.stats.connects == 1
+
+
+def test_a_connection_error_from_on_push_makes_the_connection_again(venue, open_stream):
+    calls = []
+
+    def ask_for_a_new_stream(push, _recv_ns):
+        calls.append(push)
+        if len(calls) == 1:
+            raise ConnectionError("the owner wants a fresh stream")
+
+    stream = open_stream(on_push=ask_for_a_new_stream)
+    first = venue.subscribed_peer(0, len(TICKERS))
+    venue.push(first, push_frame(TICKERS[0], [{"n": 1}]))
+    second = venue.subscribed_peer(1, len(TICKERS))
+    venue.push(second, push_frame(TICKERS[0], [{"n": 2}]))
+    wait_until(lambda: len(calls) == 2, what="the push on the new connection")
+
+    assert wait_until(first.closed.is_set, what="the first connection to close")
+    assert "the owner wants a fresh stream" in stream.conn.stats.errors
+    assert stream.conn.stats.callback_errors == 0
+    assert len(stream.reconnects) == 1
+
+
+def test_stop_called_from_on_push_delivers_nothing_more(venue, open_stream):
+    seen: list[Push] = []
+    streams: list[Stream] = []
+
+    def stop_at_the_first(push, _recv_ns):
+        seen.append(push)
+        streams[0].conn.stop(timeout_s=1.0)
+
+    streams.append(open_stream(on_push=stop_at_the_first, name="stream-stopping-itself"))
+    peer = venue.subscribed_peer(0, len(TICKERS))
+    venue.write(peer, b"".join(server_frame(push_frame(TICKERS[0], [{"n": n}])) for n in range(3)))
+
+    assert wait_until(peer.closed.is_set, what="the venue to see the close")
+    wait_until(lambda: not _stream_threads("stream-stopping-itself-reader"), what="the reader to end")
+    assert [p.data for p in seen] == [[{"n": 0}]]
+    assert not streams[0].conn.connected
+    assert len(venue.peers) == 1
+
+
+def test_websocket_client_reads_no_further_than_the_frame_it_returns(venue):
+    # The reader takes the socket over after the handshake and the login answer: nothing read
+    # ahead may be left behind in websocket-client's buffers.
+    ws = websocket.create_connection(venue.url, timeout=DEADLINE_S)
+    try:
+        peer = venue.peer(0)
+        venue.write(peer, server_frame("first") + server_frame("second"))
+
+        assert ws.recv() == "first"
+        assert ws.frame_buffer.recv_buffer == []
+        assert ws.sock is not None
+        assert FrameDecoder().feed(ws.sock.recv(READ_SIZE)) == [(TEXT, b"second")]
+    finally:
+        ws.close()
+
+
+# --- the shared reader ----------------------------------------------------------------------------
+
+
+def test_twenty_connections_share_one_reader_thread_and_all_deliver(venue, open_stream):
+    symbols = [f"S{i}USDT" for i in range(20)]
+    streams = {s: open_stream([Channel("ticker", s)], name=f"fleet-{i}") for i, s in enumerate(symbols)}
+    wait_until(lambda: len(venue.peers) == 20 and all(p.subscribed() for p in venue.peers), what="20 subscribed")
+
+    for peer in venue.peers:
+        (arg,) = peer.subscribed()
+        venue.push(peer, push_frame(Channel("ticker", arg["instId"]), [{"for": arg["instId"]}]))
+    wait_until(lambda: all(s.pushes for s in streams.values()), what="a push on every connection")
+
+    assert {s: [p.data for p, _ in stream.pushes] for s, stream in streams.items()} == {
+        s: [[{"for": s}]] for s in symbols
+    }
+    assert len(_stream_threads("fleet-reader")) == 1
+    wait_until(
+        lambda: not [t for t in threading.enumerate() if t.name.startswith("fleet-") and t.name != "fleet-reader"],
+        what="the connect workers to end once the reader has their sockets",
+    )
+    for stream in streams.values():
+        stream.conn.stop(timeout_s=2.0)
+    assert _stream_threads("fleet-reader") == []  # the last stop returns once the reader has ended
+
+
+def test_connections_named_apart_are_read_by_threads_apart(venue, open_stream):
+    public = open_stream(name="bitget-public-0")
+    private = open_stream(PRIVATE, credentials=CREDS, name="bitget-private")
+    for index in range(2):
+        peer = venue.peer(index)
+        wait_until(lambda p=peer: p.subscribed(), what=f"connection #{index + 1} subscribed")
+        venue.push(peer, push_frame(Channel("ticker", "BTCUSDT"), [{"n": index}]))
+    wait_until(lambda: public.pushes and private.pushes, what="a push on each")
+
+    assert len(_stream_threads("bitget-public-reader")) == 1
+    assert len(_stream_threads("bitget-private-reader")) == 1
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secure", [False, True], ids=["ws", "wss"])
+def test_a_push_that_came_with_the_login_answer_is_delivered_at_once(request, secure):
+    # Over TLS both frames arrive in one record: websocket-client decrypts it all to read the login
+    # answer, so the push waits inside the SSL object, where no selector sees it.
+    venue = request.getfixturevalue("tls_venue" if secure else "venue")
+    venue.push_with_login = push_frame(PRIVATE[0], [{"n": "with the login answer"}])
+    pushes: list[Push] = []
+    conn = Connection(
+        venue.url, [], lambda push, _recv_ns: pushes.append(push), credentials=CREDS, ping_s=30.0, silence_s=60.0
+    )
+    conn.start()
+    try:
+        wait_until(lambda: pushes, timeout_s=2.0, what="the push sent with the login answer")
+    finally:
+        conn.stop(timeout_s=2.0)
+
+    assert [p.data for p in pushes] == [[{"n": "with the login answer"}]]
+    assert venue.peers[0].login_verified == [True]
+
+
+# A TLS handshake takes longer than the plain tests' connect timeout (their ping_s) on a busy machine.
+TLS_PING_S = 0.5
+
+
+def test_a_tls_stream_subscribes_pings_and_delivers_in_order(tls_venue):
+    pushes: list[Push] = []
+    conn = Connection(
+        tls_venue.url, TICKERS, lambda push, _recv_ns: pushes.append(push), ping_s=TLS_PING_S, backoff=FAST
+    )
+    conn.start()
+    try:
+        peer = tls_venue.subscribed_peer(0, len(TICKERS))
+        for n in range(300):
+            tls_venue.push(peer, push_frame(TICKERS[n % 3], [{"n": n}]))
+        wait_until(lambda: len(pushes) == 300, what="300 pushes over TLS")
+        wait_until(lambda: len(peer.pings()) >= 2, what="two pings over TLS")
+    finally:
+        conn.stop(timeout_s=2.0)
+
+    assert [p.data for p in pushes] == [[{"n": n}] for n in range(300)]
+    assert conn.stats.connects == 1
+
+
+def test_a_tls_read_waits_for_a_send_under_way(tls_venue):
+    # OpenSSL must never read and write one connection at once: a send from another thread racing
+    # a read that wants more makes that read look like the end of the stream, now and then. Reads
+    # take the lock websocket-client sends under; holding it here stands for a send under way.
+    pushes: list[Push] = []
+    conn = Connection(
+        tls_venue.url, TICKERS[:1], lambda push, _recv_ns: pushes.append(push), ping_s=TLS_PING_S, backoff=FAST
+    )
+    conn.start()
+    try:
+        peer = tls_venue.subscribed_peer(0, 1)
+        ws = wait_until(lambda: conn.connected and conn._ws, what="the connection")
+        with ws.lock:
+            tls_venue.push(peer, push_frame(TICKERS[0], [{"n": 1}]))
+            time.sleep(0.3)
+            assert pushes == []
+        wait_until(lambda: pushes, what="the push once the send is done")
+    finally:
+        conn.stop(timeout_s=2.0)
+
+    assert conn.stats.connects == 1

@@ -162,9 +162,17 @@ def test_bounded_run_exits_0_and_leaves_journal_equity_curve_log_and_database(tm
     # 24 symbols for 30 s of wall time (30 event-minutes each) in a cross-sectional book that
     # rebalances every 10 event-seconds: round trips close within seconds, whatever the machine's load.
     env = clean_env(ENGINE_SIM__SYMBOLS="24")
-    fast_book = ("strategy.mode=cross_sectional", "cross_sectional.period_s=10", "cross_sectional.k=3",
-                 "cross_sectional.min_symbols=6", "engine.top_n_symbols=24", "scanner.interval_s=1",
-                 "risk.max_concurrent_positions=8", "risk.portfolio_heat_cap_pct=0.5", "risk.max_open_share=1.0")
+    fast_book = (
+        "strategy.mode=cross_sectional",
+        "cross_sectional.period_s=10",
+        "cross_sectional.k=3",
+        "cross_sectional.min_symbols=6",
+        "engine.top_n_symbols=24",
+        "scanner.interval_s=1",
+        "risk.max_concurrent_positions=8",
+        "risk.portfolio_heat_cap_pct=0.5",
+        "risk.max_open_share=1.0",
+    )
     settings = [arg for setting in fast_book for arg in ("--set", setting)]
     result = run_cli(tmp_path, "start", "--symbols", "all", "--duration", "30", *settings, env=env, timeout=240)
     output = result.stdout + result.stderr

@@ -1,12 +1,22 @@
 """Bitget v2 WebSocket streams: subscriptions spread over connections, kept alive, and re-made.
 
-Each connection runs on its own thread with websocket-client and owns a fixed share of the
-subscriptions (at most ``WS_CHANNELS_PER_CONNECTION``), sent in subscribe messages paced under the
-venue's 10 messages per second per connection. It sends the text ``ping`` every 30 s. A connection
-that delivers nothing (not even ``pong``) for ``silence_s`` is treated as dropped, like a closed
-one: it reconnects after a doubling, jittered backoff, logs in again if private, resubscribes,
-and then calls ``on_reconnect`` so the owner re-syncs over REST whatever the gap may have hidden
-(fills, orders, positions). A frame that cannot be parsed is counted and skipped, never fatal.
+Each connection owns a fixed share of the subscriptions (at most ``WS_CHANNELS_PER_CONNECTION``),
+sent in subscribe messages paced under the venue's 10 messages per second per connection. It
+sends the text ``ping`` every 30 s. A connection that delivers nothing (not even ``pong``) for
+``silence_s`` is treated as dropped, like a closed one: it reconnects after a doubling, jittered
+backoff, logs in again if private, resubscribes, and then calls ``on_reconnect`` so the owner
+re-syncs over REST whatever the gap may have hidden (fills, orders, positions). A frame that cannot
+be parsed is counted and skipped, never fatal.
+
+Threads. 500 symbols take about 30 connections, and a thread blocked in websocket-client's
+``recv`` on each cost several times the parsing itself: its framing is pure Python, and the GIL
+passed between 30 threads at every frame. So the connections of a family (``bitget-public-0``,
+``bitget-public-1``...) are all read by one thread (``bitget-public-reader``, see ``ws_reader``),
+which also pings them and notices silence; ``on_push`` runs on it, so it must be quick. What may
+wait (connecting, logging in, paced subscribing, the owner's ``on_reconnect`` over REST, the
+backoff) runs on a thread of the connection's own, named after it, that ends once the reader has
+the socket. Families are read apart so that one owner's flood (the public feed) never queues
+another's pushes (the private fills), and each owner's CPU shows under its own threads' names.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from loguru import logger
 from adapters.bitget import constants as c
 from adapters.bitget.auth import Credentials, ws_login
 from adapters.bitget.parsing import PONG, Event, ParseError, Push, frame
+from adapters.bitget.ws_reader import Link, attach, detach
 
 ARGS_PER_MESSAGE = 10
 
@@ -84,13 +95,20 @@ class Backoff:
 
 
 def _drop(ws: websocket.WebSocket | None) -> None:
-    """Close a socket at once, from any thread (it also wakes a ``recv`` blocked on it)."""
+    """Shut a socket down at once, from any thread (it also wakes a ``recv`` blocked on it)."""
     if ws is not None:
         ws.abort()  # type: ignore[no-untyped-call]
 
 
+def _reader_name(name: str) -> str:
+    """The reader thread of a connection's family: its name less any number (``bitget-public-3``
+    is read by ``bitget-public-reader``)."""
+    return f"{name.rstrip('0123456789').rstrip('-')}-reader"
+
+
 class Connection:
-    """One WebSocket connection and its subscriptions, on its own daemon thread."""
+    """One WebSocket connection and its subscriptions: made on a thread of its own, read by its
+    family's shared reader."""
 
     def __init__(
         self,
@@ -114,21 +132,34 @@ class Connection:
         self.silence_s = silence_s
         self.backoff = backoff
         self.stats = StreamStats()
+        self._name = name
+        self._reader = _reader_name(name)
         self._stop = threading.Event()
         self._ws: websocket.WebSocket | None = None
+        self._link: Link | None = None
+        self._worker: threading.Thread | None = None
         self._rng = random.Random()
+        self._failures = 0
         self._subscribed = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        with self._lock:
+            if self._worker is not None:
+                raise RuntimeError(f"{self._name} was started already: a connection starts once")
+            self._spawn(0.0)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        _drop(self._ws)
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+        _drop(self._ws)  # wakes a worker blocked on the socket (logging in, subscribing)
+        with self._lock:
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout_s)
+        with self._lock:
+            link, self._link, self._ws = self._link, None, None
+        if link is not None:
+            detach(link, timeout_s)
 
     def subscribe(self, channels: Sequence[Channel]) -> None:
         """Add channels: sent now if connected, and resubscribed after every reconnect."""
@@ -160,31 +191,46 @@ class Connection:
         ws = self._ws
         return ws is not None and ws.connected
 
-    def _run(self) -> None:
-        """Sessions until ``stop``. The backoff grows over failed attempts and starts again after
-        a session that got as far as subscribing (a routine drop, such as the venue's daily
-        close, waits the initial delay again, not the last outage's longest)."""
-        failures = 0
-        while not self._stop.is_set():
-            self._subscribed = False
-            try:
-                self._session(reconnect=self.stats.connects > 0)
-            except (OSError, websocket.WebSocketException, ConnectionError, ParseError) as exc:
-                if self._stop.is_set():
-                    break
-                failures = 1 if self._subscribed else failures + 1
-                self.stats.errors.append(str(exc))
-                delay = self.backoff.delay(failures, self._rng)
-                logger.warning("{}: stream lost ({}); reconnecting in {:.1f}s", self.url, exc, delay)
-                self._stop.wait(delay)
-            finally:
-                ws, self._ws = self._ws, None
-                _drop(ws)
+    def _spawn(self, delay: float) -> None:
+        """Start a worker that connects after ``delay`` (under ``_lock``). It first waits for the
+        one before it, which may still be returning, so ``stop`` has only the last to join."""
+        self._worker = threading.Thread(target=self._connect, args=(delay, self._worker), name=self._name, daemon=True)
+        self._worker.start()
 
-    def _session(self, reconnect: bool) -> None:
-        """Connect, log in, subscribe, then read until the stream drops or ``stop``."""
-        # websocket-client's own UTF-8 check is pure Python and most of a frame's cost; decoding
-        # the text frame checks it anyway (a bad one is counted as malformed below).
+    def _connect(self, delay: float, previous: threading.Thread | None) -> None:
+        """Attempts until one is being read, or ``stop``. The backoff grows over failed attempts
+        and starts again after a session that got as far as subscribing (a routine drop, such as
+        the venue's daily close, waits the initial delay again, not the last outage's longest)."""
+        if previous is not None:
+            previous.join()
+        while not self._stop.wait(delay):
+            try:
+                self._open(reconnect=self.stats.connects > 0)
+                return
+            except (OSError, websocket.WebSocketException, ConnectionError, ParseError) as exc:
+                ws, self._ws = self._ws, None
+                if ws is not None:
+                    ws.shutdown()  # type: ignore[no-untyped-call]
+                if self._stop.is_set():
+                    return
+                delay = self._failed(exc)
+
+    def _failed(self, exc: Exception) -> float:
+        """Count a lost or failed session; the wait before the next attempt."""
+        self._failures = 1 if self._subscribed else self._failures + 1
+        self.stats.errors.append(str(exc))
+        delay = self.backoff.delay(self._failures, self._rng)
+        logger.warning("{}: stream lost ({}); reconnecting in {:.1f}s", self.url, exc, delay)
+        return delay
+
+    def _open(self, reconnect: bool) -> None:
+        """Connect, log in, subscribe and re-sync, then hand the socket to the reader.
+
+        The owner's re-sync runs before the reader sees the socket: pushes that arrive meanwhile
+        wait in it and are delivered after the re-sync, in order, as they always were."""
+        self._subscribed = False
+        # websocket-client's own UTF-8 check is pure Python: orjson checks it anyway when it
+        # parses (a frame that is not UTF-8 is counted as malformed).
         ws = websocket.create_connection(self.url, timeout=min(self.ping_s, self.silence_s), skip_utf8_validation=True)
         self._ws = ws
         self.stats.connects += 1
@@ -203,27 +249,20 @@ class Connection:
             self._send_paced(ws, subscribe_messages(dropped, "unsubscribe"))
         if reconnect and self.on_reconnect is not None:
             self._call(self.on_reconnect)
-        last_heard = last_ping = time.monotonic()
-        while not self._stop.is_set():
-            now = time.monotonic()
-            if now - last_ping >= self.ping_s:
-                ws.send("ping")
-                last_ping = now
-            if now - last_heard > self.silence_s:
-                raise ConnectionError(f"no message for {now - last_heard:.0f}s: a silent stream counts as dropped")
-            try:
-                text = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except UnicodeDecodeError as exc:
-                last_heard = time.monotonic()
-                self.stats.malformed += 1
-                logger.warning("{}: frame that is not UTF-8 skipped: {}", self.url, exc)
-                continue
-            if not text:
-                raise ConnectionError("the venue closed the connection")
-            last_heard = time.monotonic()
-            self._handle(text, time.perf_counter_ns())
+        link = Link(ws, self._handle, self._lost, ping="ping", ping_s=self.ping_s, silence_s=self.silence_s)
+        with self._lock:
+            if self._stop.is_set():
+                raise ConnectionError("stopped")
+            attach(link, self._reader)
+            self._link = link
+
+    def _lost(self, link: Link, exc: Exception) -> None:
+        """The reader lost ``link``: connect again on a new worker, never on the reader's thread."""
+        with self._lock:
+            if link is not self._link or self._stop.is_set():
+                return
+            self._link = self._ws = None
+            self._spawn(self._failed(exc))
 
     def _login(self, ws: websocket.WebSocket) -> None:
         assert self.credentials is not None
