@@ -375,7 +375,7 @@ def report(
         f"conflated in inboxes {b.conflated - a.conflated:,}"
     )
     print(
-        f"latency frame arrival (recv_ns, stamped when websocket-client returns the frame, before JSON parsing) "
+        f"latency frame arrival (recv_ns, stamped when the reader reads the socket, before JSON parsing) "
         f"-> Signal decision, engine LatencyRecorder ({held:,} newest of {decisions:,} samples): "
         f"p50 {latency['p50'] / 1000:.2f} ms, p99 {latency['p99'] / 1000:.2f} ms"
     )
