@@ -228,7 +228,7 @@ class Backtest:
         warm = 0
         for sym in symbols:
             warm += sym.warm_up(first, self.windows)
-        order = _event_order([x.ts[x.first :] for x in symbols], [x.first for x in symbols], self.interval)
+        order = event_order([x.ts[x.first :] for x in symbols], [x.first for x in symbols], self.interval)
         steps = np.unique(order[0])
         equity_ts = np.empty(steps.size, np.int64)
         equity = np.empty(steps.size, np.float64)
@@ -436,7 +436,7 @@ class Backtest:
         self._queue.append((self._risk_portfolio, self.portfolio.snapshot(ts)))
 
 
-def _event_order(
+def event_order(
     times: Sequence[list[int]], offsets: Sequence[int], interval: int
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Every traded bar of every symbol as (close time, symbol index, bar index), by close time and

@@ -32,7 +32,7 @@ from actors.risk import RiskActor
 from actors.scanner import ScannerActor
 from actors.signal import SignalActor
 from actors.store import StoreActor
-from engine.backtest.driver import BacktestError, Costs, Series, funding_at, quote_at
+from engine.backtest.driver import BacktestError, Costs, Series, event_order, funding_at, quote_at
 from engine.backtest.intrabar import exit_in_bar
 from engine.config import Config
 from engine.messages import BarClosed, BarsBackfilled, GetStatus, Ping, Quote, QuotesUpdated, Side, Tick, TradeClosed
@@ -282,11 +282,17 @@ def _next_price(s: Series, i: int) -> float:
 def _steps(
     symbols: Sequence[Series], starts: dict[str, int], interval: int
 ) -> Iterator[tuple[int, list[tuple[Series, int]]]]:
-    """Bar close times in order, each with the (series, bar index) closing then, by symbol."""
-    by_time: dict[int, list[tuple[Series, int]]] = {}
-    for s in symbols:
-        ts = s.candles.ts
-        for i in range(starts[s.candles.symbol], len(ts)):
-            by_time.setdefault(int(ts[i]) + interval, []).append((s, i))
-    for t in sorted(by_time):
-        yield t, by_time[t]
+    """Bar close times in order, each with the (series, bar index) closing then, by symbol: the
+    fast path's ``event_order``, grouped by step."""
+    names = [s.candles.symbol for s in symbols]
+    close, who, index = event_order(
+        [s.candles.ts[starts[n] :].tolist() for s, n in zip(symbols, names, strict=True)],
+        [starts[n] for n in names],
+        interval,
+    )
+    step: list[tuple[Series, int]] = []
+    for k, (t, w, i) in enumerate(zip(close.tolist(), who.tolist(), index.tolist(), strict=True)):
+        step.append((symbols[w], i))
+        if k + 1 == len(close) or close[k + 1] != t:
+            yield t, step
+            step = []
