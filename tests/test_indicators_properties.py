@@ -1,27 +1,36 @@
-"""SMA, ADX, Bollinger, rolling median, momentum and volume spike: batch == incremental, and invariants."""
+"""SMA, ADX, Bollinger, rolling median, momentum and volume spike: batch == incremental, and invariants.
+
+The batch functions run numba kernels: the last section checks every one of them bit for bit against
+its incremental class, over tiny and huge magnitudes, flat stretches and a long random walk.
+"""
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
+from itertools import accumulate
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine.core import indicators
 from engine.core.indicators import (
     Adx,
+    Atr,
     Bollinger,
+    Ema,
     Momentum,
     RollingMedian,
     Sma,
     VolumeSpike,
     adx,
+    atr,
     bollinger,
+    ema,
     momentum,
     rolling_median,
     sma,
@@ -149,14 +158,11 @@ def test_median_of_a_constant_series_is_that_constant(price: float, window: int,
     assert (out[window - 1 :] == price).all()
 
 
-@pytest.mark.parametrize("window", [1, 2, 5])
-def test_rolling_median_does_not_depend_on_how_the_windows_are_chunked(
-    monkeypatch: pytest.MonkeyPatch, window: int
-) -> None:
-    values = np.random.default_rng(7).uniform(1.0, 1e5, 200)
-    in_one_chunk = rolling_median(values, window)
-    monkeypatch.setattr(indicators, "_MEDIAN_CHUNK_ELEMENTS", 3 * window)  # three windows per chunk
-    np.testing.assert_array_equal(rolling_median(values, window), in_one_chunk)
+@pytest.mark.parametrize("window", [1, 2, 5, 100])
+def test_rolling_median_equals_numpys_median_of_each_window(window: int) -> None:
+    values = np.random.default_rng(7).uniform(1.0, 1e5, 2_000).round(0)  # rounding makes ties
+    expected = [float(np.median(values[i + 1 - window : i + 1])) for i in range(window - 1, len(values))]
+    assert rolling_median(values, window)[window - 1 :].tolist() == expected
 
 
 def test_median_of_an_even_window_is_the_mean_of_the_middle_two() -> None:
@@ -196,3 +202,179 @@ def test_invalid_parameters_are_rejected() -> None:
         bollinger(_array([1.0, 2.0]), 2, math.nan)
     with pytest.raises(ValueError):
         adx(_array([1.0, 2.0]), _array([1.0, 2.0]), _array([1.0]), 2)
+
+
+# Bit-for-bit agreement of the compiled batch functions with the classes, at any magnitude.
+
+# A run's price: anywhere from 1e-6 to 1e5, so one series can mix both ends and trip Bollinger's
+# outlier rebuild, or a decimal price whose flat window leaves rounding residue.
+wide_prices = st.one_of(
+    st.floats(min_value=1e-6, max_value=1e5, allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e-6, 3.3e-6, 0.3, 100.1, 1e5]),
+)
+wide_runs = st.lists(st.tuples(wide_prices, st.integers(min_value=1, max_value=40)), max_size=12).map(
+    lambda runs: [price for price, length in runs for _ in range(length)]
+)
+# A walk of relative steps around one magnitude, with steps of zero for flat stretches: a spread that
+# is tiny against the price, in price units down to 1e-12.
+scaled_walks = st.tuples(
+    st.sampled_from([1e-6, 1e-3, 1.0, 1e5]),
+    st.lists(st.one_of(st.just(0.0), st.floats(min_value=-0.01, max_value=0.01)), max_size=150),
+).map(lambda walk: [walk[0] * level for level in accumulate((1.0 + step for step in walk[1]), operator.mul)])
+wide_series = st.one_of(wide_runs, scaled_walks)
+wide_periods = st.integers(min_value=1, max_value=40)
+wide_periods_from_2 = st.integers(min_value=2, max_value=40)
+
+# Runs of identical bars: a price, how far high and low reach beyond it (0 for a flat bar), where it
+# closed, and how many bars repeat it.
+wide_bars = st.lists(
+    st.tuples(
+        wide_prices,
+        st.one_of(st.just(0.0), st.floats(0.0, 0.05)),
+        st.one_of(st.just(0.0), st.floats(0.0, 0.05)),
+        st.floats(0.0, 1.0),
+        st.integers(min_value=1, max_value=20),
+    ),
+    max_size=15,
+).map(lambda runs: [bar[:4] for bar in runs for _ in range(bar[4])])
+
+wide_volumes = st.lists(
+    st.tuples(
+        st.one_of(st.just(0.0), st.sampled_from([1e-6, 1e9]), st.floats(min_value=0.0, max_value=1e9)),
+        st.integers(min_value=1, max_value=30),
+    ),
+    max_size=12,
+).map(lambda runs: [volume for volume, length in runs for _ in range(length)])
+
+SHORT = [1e-6, 1e5, 1e5]  # shorter than most periods drawn, with both magnitudes in it
+
+
+def _assert_same_bits(got: FloatArray, expected: FloatArray) -> None:
+    assert got.dtype == np.float64
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected, equal_nan=True)
+    # The same floats, and the same bits: a -0.0 for 0.0 or another NaN would show here.
+    np.testing.assert_array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+def _ema_by_class(values: list[float], period: int) -> FloatArray:
+    e = Ema(period)
+    return _nan_for_none(e.update(x) for x in values)
+
+
+def _sma_by_class(values: list[float], period: int) -> FloatArray:
+    s = Sma(period)
+    return _nan_for_none(s.update(x) for x in values)
+
+
+def _momentum_by_class(values: list[float], period: int) -> FloatArray:
+    m = Momentum(period)
+    return _nan_for_none(m.update(x) for x in values)
+
+
+def _volume_spike_by_class(values: list[float], period: int) -> FloatArray:
+    v = VolumeSpike(period)
+    return _nan_for_none(v.update(x) for x in values)
+
+
+def _atr_by_class(high: list[float], low: list[float], close: list[float], period: int) -> FloatArray:
+    a = Atr(period)
+    return _nan_for_none(a.update(h, lo, c) for h, lo, c in zip(high, low, close, strict=True))
+
+
+def _adx_by_class(
+    high: list[float], low: list[float], close: list[float], period: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    a = Adx(period)
+    values, plus_di, minus_di = [], [], []
+    for h, lo, c in zip(high, low, close, strict=True):
+        values.append(a.update(h, lo, c))
+        plus_di.append(a.plus_di)
+        minus_di.append(a.minus_di)
+    return _nan_for_none(values), _nan_for_none(plus_di), _nan_for_none(minus_di)
+
+
+def _bollinger_by_class(values: list[float], period: int, nbdev: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    b = Bollinger(period, nbdev)
+    bands = [b.update(x) for x in values]
+    upper, middle, lower = (_nan_for_none(None if band is None else band[k] for band in bands) for k in range(3))
+    return upper, middle, lower
+
+
+@given(wide_series, wide_periods)
+@example([], 1)
+@example(SHORT, 4)
+def test_batch_ema_is_the_class_bit_for_bit(values: list[float], period: int) -> None:
+    _assert_same_bits(ema(_array(values), period), _ema_by_class(values, period))
+
+
+@given(wide_series, wide_periods)
+@example([], 1)
+@example(SHORT, 4)
+def test_batch_sma_is_the_class_bit_for_bit(values: list[float], period: int) -> None:
+    _assert_same_bits(sma(_array(values), period), _sma_by_class(values, period))
+
+
+@given(wide_series, wide_periods)
+@example([], 1)
+@example(SHORT, 3)
+def test_batch_momentum_is_the_class_bit_for_bit(values: list[float], period: int) -> None:
+    _assert_same_bits(momentum(_array(values), period), _momentum_by_class(values, period))
+
+
+@given(wide_volumes, wide_periods)
+@example([], 1)
+@example(SHORT, 3)
+def test_batch_volume_spike_is_the_class_bit_for_bit(values: list[float], period: int) -> None:
+    _assert_same_bits(volume_spike(_array(values), period), _volume_spike_by_class(values, period))
+
+
+@given(wide_series, wide_periods_from_2, st.one_of(st.just(2.0), st.floats(min_value=0.0, max_value=4.0)))
+@example([], 2, 2.0)
+@example(SHORT, 4, 2.0)
+def test_batch_bollinger_is_the_class_bit_for_bit(values: list[float], period: int, nbdev: float) -> None:
+    got = bollinger(_array(values), period, nbdev)
+    for line, expected in zip(got, _bollinger_by_class(values, period, nbdev), strict=True):
+        _assert_same_bits(line, expected)
+
+
+@given(wide_bars, wide_periods)
+@example([], 1)
+@example([(1e-6, 0.0, 0.0, 0.5), (1e5, 0.01, 0.01, 0.5)], 2)
+def test_batch_atr_is_the_class_bit_for_bit(raw: list[tuple[float, float, float, float]], period: int) -> None:
+    high, low, close = _hlc(raw)
+    _assert_same_bits(atr(_array(high), _array(low), _array(close), period), _atr_by_class(high, low, close, period))
+
+
+@given(wide_bars, wide_periods_from_2)
+@example([], 2)
+@example([(1e-6, 0.0, 0.0, 0.5), (1e5, 0.01, 0.01, 0.5)], 3)
+def test_batch_adx_is_the_class_bit_for_bit(raw: list[tuple[float, float, float, float]], period: int) -> None:
+    high, low, close = _hlc(raw)
+    got = adx(_array(high), _array(low), _array(close), period)
+    for line, expected in zip(got, _adx_by_class(high, low, close, period), strict=True):
+        _assert_same_bits(line, expected)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e5])
+def test_batch_functions_are_the_classes_bit_for_bit_on_a_long_random_walk(scale: float) -> None:
+    # Long enough that a contracted multiply-add or a reordered sum would surface somewhere.
+    rng = np.random.default_rng(20240611)
+    n = 200_000
+    close = scale * 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
+    for start in range(0, n, 5_000):  # a flat stretch now and then, to drive Bollinger's rebuilds
+        close[start : start + 60] = close[start]
+    high = close * (1.0 + np.abs(rng.normal(0.0, 1e-3, n)))
+    low = close * (1.0 - np.abs(rng.normal(0.0, 1e-3, n)))
+    volume = np.where(rng.uniform(size=n) < 0.05, 0.0, rng.lognormal(3.0, 1.0, n))
+    cs, hs, ls, vs = close.tolist(), high.tolist(), low.tolist(), volume.tolist()
+
+    _assert_same_bits(ema(close, 20), _ema_by_class(cs, 20))
+    _assert_same_bits(sma(close, 20), _sma_by_class(cs, 20))
+    _assert_same_bits(momentum(close, 10), _momentum_by_class(cs, 10))
+    _assert_same_bits(volume_spike(volume, 20), _volume_spike_by_class(vs, 20))
+    _assert_same_bits(atr(high, low, close, 14), _atr_by_class(hs, ls, cs, 14))
+    for line, expected in zip(adx(high, low, close, 14), _adx_by_class(hs, ls, cs, 14), strict=True):
+        _assert_same_bits(line, expected)
+    for line, expected in zip(bollinger(close, 20, 2.0), _bollinger_by_class(cs, 20, 2.0), strict=True):
+        _assert_same_bits(line, expected)

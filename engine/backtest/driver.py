@@ -1,22 +1,34 @@
 """The fast backtest: the live engine's pure cores driven in one thread on event time.
 
-The same objects the actors hold make every decision here: ``FeatureEngine`` and
-``SignalEngine`` per symbol, the Scanner's ``score``, ``ReturnWindows`` for correlations,
-``RiskGate`` (sizing, heat, limits, kill-switches, correlation blocks, loss halts),
-``PaperFillModel`` and ``Portfolio``. Only the clock and the quotes come from the bars.
+The same code makes every decision here as in the actors: the strategies in ``SignalEngine``
+per symbol, the Scanner's ranking, the correlation matrix, ``RiskGate`` (sizing, heat, limits,
+kill-switches, correlation blocks, loss halts), ``PaperFillModel`` and ``Portfolio``. Only the
+clock and the quotes come from the bars.
 
-One step per bar close ``T`` of the primary timeframe, all symbols together:
+What makes it fast is doing nothing where nothing can happen:
+
+- Features are whole-series arrays (``feature_series``: the compiled batch indicators, equal to
+  the incremental ones bit for bit), and the Scanner's top N is ranked for every step at once
+  (``selection``). A ``FeaturesUpdated`` is built only for a bar a strategy looks at.
+- A symbol acts at a step only if it holds a position, is selected, or runs a strategy that must
+  see every bar. A flat, unselected symbol's strategy provably emits nothing (entries need the
+  scanner, management a position), so its bars are skipped and its state is resumed from the
+  features when it next acts.
+- The correlation matrix is built only when an entry asks Risk, from the windows each symbol had
+  at the last recompute time.
+
+One step per bar close ``T`` of the primary timeframe:
 
 1. Funding due up to ``T`` is settled on the open positions (``Portfolio.settle_funding``).
-2. For each symbol with a bar closing at ``T``, in name order:
+2. For each acting symbol with a bar closing at ``T``, in name order:
    a. an open position meets its stop or target inside the bar by the pessimistic rule of
       ``intrabar`` (stop first); the exit fills at that level, mid-bar;
    b. the position is marked at the close, which also feeds Risk's kill-switches;
-   c. the bar goes through features and the strategy; an intent goes through Risk and fills at the
-      next bar's open (the first price after the decision), or at the close on the last bar.
-3. Risk sees the portfolio at ``T`` (daily loss, drawdown); the Scanner ranks every symbol on its
-   newest bar, and the top ``engine.top_n_symbols`` may enter from the next bar on; the correlation
-   matrix is recomputed every ``engine.correlation_interval_s`` of event time.
+   c. the bar goes through the strategy; an intent goes through Risk and fills at the next bar's
+      open (the first price after the decision), or at the close on the last bar.
+3. Risk sees the portfolio at ``T`` (daily loss, drawdown); the Scanner's top
+   ``engine.top_n_symbols`` by every symbol's newest bar may enter from the next bar on; the
+   correlation matrix is due again every ``engine.correlation_interval_s`` of event time.
 
 Every fill is the paper model's: half the spread (``spread_bps``) and ``slippage_bps`` against the
 order, and the taker fee on the notional (every order the engine sends is a market order, so no
@@ -39,16 +51,17 @@ import numpy.typing as npt
 
 from adapters.paper.fill_model import PaperFillModel
 from engine.backtest.data import Candles
+from engine.backtest.feature_series import FrameSeries
 from engine.backtest.intrabar import exit_in_bar
+from engine.backtest.selection import chosen_by_step
 from engine.config import Config
-from engine.core.correlation import ReturnWindows
-from engine.core.features import FeatureEngine
+from engine.core.correlation import CorrelationMatrix, correlation_of
+from engine.core.features import FeatureSettings
 from engine.core.portfolio import Portfolio, position_changed
 from engine.core.risk import Approved, RiskGate, entry_orders
-from engine.core.scanner import ScanWeights, score
+from engine.core.scanner import ScanWeights
 from engine.core.signal import SignalEngine
 from engine.messages import (
-    BarClosed,
     EnterPosition,
     ExitPosition,
     FeaturesUpdated,
@@ -60,7 +73,7 @@ from engine.messages import (
     SubmitOrder,
     TradeClosed,
 )
-from engine.strategy_plan import CROSS_SECTIONAL, build_strategy, feature_settings, risk_limits, timeframes_of
+from engine.strategy_plan import CROSS_SECTIONAL, build_strategy, feature_settings, risk_limits
 from engine.timeframes import interval_ms
 
 FloatArray = npt.NDArray[np.float64]
@@ -116,60 +129,81 @@ class Result:
 
 
 class _Symbol:
-    """One symbol's cores and its bars as plain lists (indexing numpy per bar is slow)."""
+    """One symbol's cores, bars and whole-series features, and where its strategy stands.
+
+    The bars stay numpy arrays (read only where a position or a decision needs them); the
+    strategy's state is only current up to ``next_bar`` (an index into ``history``, the strategy
+    timeframe's bars from the first it sees): a bar it is called on at any other index first
+    resumes it from the features (a symbol skipped while flat and unselected).
+    """
 
     __slots__ = (
-        "c",
-        "extra",
-        "features",
+        "candles",
+        "close_ts",
+        "cursor",
         "first",
         "funding",
-        "h",
-        "interval",
-        "l",
+        "history",
+        "index",
         "lot",
         "name",
-        "o",
+        "next_bar",
+        "on_primary",
+        "primary",
+        "resumable",
         "signal",
-        "ts",
-        "v",
+        "strategy_at",
     )
 
-    def __init__(self, series: Series, config: Config) -> None:
+    def __init__(self, series: Series, config: Config, settings: FeatureSettings) -> None:
         candles = series.candles
+        self.candles = candles
         self.name = candles.symbol
-        self.interval = candles.interval_ms
-        intervals = timeframes_of(config, self.name)
-        self.features = FeatureEngine(self.name, feature_settings(config), intervals)
         self.signal = SignalEngine(self.name, build_strategy(config, self.name))
+        self.resumable = self.signal.resumable
         self.funding = series.funding
         self.lot = series.lot_size
-        self.ts: list[int] = candles.ts.tolist()
-        self.o: list[float] = candles.open.tolist()
-        self.h: list[float] = candles.high.tolist()
-        self.l: list[float] = candles.low.tolist()
-        self.c: list[float] = candles.close.tolist()
-        self.v: list[float] = candles.volume.tolist()
-        self.first = 0
-        self.extra: dict[int, BarClosed] = {}
-        for interval in intervals[1:]:
-            for bar in candles.resample(interval).bars():
-                self.extra[bar.ts] = bar
+        self.primary = FrameSeries.of(candles, settings)
+        self.close_ts: list[int] = self.primary.close_ts.tolist()
+        self.history = self.primary
+        self.on_primary = True
+        self.strategy_at: dict[int, int] = {}
+        self.first = self.cursor = self.next_bar = self.index = 0
 
-    def warm_up(self, start_ms: int, windows: ReturnWindows) -> int:
-        """Backfill the bars opening before ``start_ms`` (each timeframe, the primary first) into
-        the features and the correlation windows, as the engine does before streaming; returns
-        how many primary bars that was. Trading starts at ``self.first``."""
-        self.first = first = bisect.bisect_left(self.ts, start_ms)
-        bars = [self.bar(i) for i in range(first)]
-        self.features.backfill(bars)
-        self.features.backfill(bar for _, bar in sorted(self.extra.items()) if bar.ts <= start_ms)
-        for bar in bars:
-            windows.on_bar(self.name, bar.ts, bar.close)
+    def start(self, start_ms: int, settings: FeatureSettings) -> int:
+        """Split the bars at ``start_ms``: those opening before it only warm the features (the
+        engine's backfill: the strategy never sees them); returns how many primary bars that was."""
+        candles = self.candles
+        self.first = self.cursor = first = int(np.searchsorted(candles.ts, start_ms, side="left"))
+        strategy = self.signal.strategy
+        interval = candles.interval_ms if strategy is None else strategy.interval_ms
+        if interval == candles.interval_ms:
+            self.history = self.primary.since(first)
+            return first
+        # A longer strategy timeframe: its bars closing by the start are backfilled; later ones
+        # reach the strategy when the symbol has a primary bar closing with them.
+        longer = candles.resample(interval)
+        close = longer.ts + interval
+        warm = close <= start_ms
+        keep = warm | np.isin(close, self.primary.close_ts[first:])
+        seen = Candles(
+            self.name, interval, longer.ts[keep], longer.open[keep], longer.high[keep], longer.low[keep],
+            longer.close[keep], longer.volume[keep],
+        )  # fmt: skip
+        self.history = FrameSeries.of(seen, settings).since(int(np.count_nonzero(warm)))
+        self.on_primary = False
+        self.strategy_at = {t: k for k, t in enumerate(self.history.close_ts.tolist())}
         return first
 
-    def bar(self, i: int) -> BarClosed:
-        return BarClosed(self.name, self.interval, self.ts[i], self.o[i], self.h[i], self.l[i], self.c[i], self.v[i])
+    def bar_at(self, t: int) -> int | None:
+        """The index of the traded bar closing at ``t``, if there is one (steps only move forward)."""
+        i = bisect.bisect_left(self.close_ts, t, self.cursor)
+        self.cursor = i
+        return i if i < len(self.close_ts) and self.close_ts[i] == t else None
+
+    def bars_by(self, t: int) -> int:
+        """How many bars have reached the engine by step ``t``: the backfill and the traded bars since."""
+        return max(self.first, bisect.bisect_right(self.close_ts, t))
 
 
 def funding_at(funding: tuple[IntArray, FloatArray] | None, ts: int, default: float) -> float:
@@ -197,19 +231,19 @@ class Backtest:
         self.config = config
         self.costs = costs
         self.interval = interval_ms(config.strategy.timeframe)
+        self.settings = feature_settings(config)
         self.gate = RiskGate(risk_limits(config))
         self.model = PaperFillModel(costs.taker_fee, costs.slippage_bps)
         self.portfolio = Portfolio(config.risk.starting_equity_usdt)
-        self.windows = ReturnWindows(config.engine.correlation_window)
         sc = config.scanner
         self.weights = ScanWeights(sc.weight_trend, sc.weight_atr_expansion, sc.weight_momentum, sc.weight_volume)
-        self.latest: dict[str, FeaturesUpdated] = {}
         self.fills: list[OrderFilled] = []
         self.trades: list[TradeClosed] = []
         self.state_changes: list[str] = []
         self.spread_cost = 0.0
         self.slippage = 0.0
         self._symbols: dict[str, _Symbol] = {}
+        self._held: set[int] = set()
         self._queue: deque[tuple[Callable[[Any], None], Any]] = deque()
         self._fill_at: dict[str, float] = {}
         self._mark_at: dict[str, float] = {}
@@ -217,6 +251,10 @@ class Backtest:
         self._costs: dict[str, tuple[float, float]] = {}
         self._last_ts = 0
         self._half_spread = costs.spread_bps / 20_000.0
+        self._steps: list[int] = []
+        self._corr_steps: list[int] = []
+        self._corr_due = -1  # the last correlation time passed (an index of _corr_steps; -1: the start)
+        self._corr_sent = -2  # the one whose matrix Risk has
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -225,39 +263,46 @@ class Backtest:
         and the correlations (the live engine's backfill), and trade nothing."""
         symbols = self._prepare(series)
         first = -1 if start_ms is None else start_ms
-        warm = 0
-        for sym in symbols:
-            warm += sym.warm_up(first, self.windows)
-        order = event_order([x.ts[x.first :] for x in symbols], [x.first for x in symbols], self.interval)
+        warm = sum(sym.start(first, self.settings) for sym in symbols)
+        order = event_order([x.close_ts[x.first :] for x in symbols], [x.first for x in symbols], 0)
         steps = np.unique(order[0])
+        self._steps = steps.tolist()
+        chosen = chosen_by_step(
+            [x.primary.close_ts for x in symbols],
+            [x.first for x in symbols],
+            [x.primary.scan_rows() for x in symbols],
+            steps,
+            self.weights,
+            2 * self.interval,
+            self.config.engine.top_n_symbols,
+        )
+        done_by = (warm + np.searchsorted(order[0], steps, side="right")).tolist()
+        always = _always_run(symbols)
         equity_ts = np.empty(steps.size, np.int64)
         equity = np.empty(steps.size, np.float64)
         clock = int(steps[0]) - self.interval if steps.size else 0
         self._publish(clock)  # Portfolio's first snapshot, as on the actors' start
-        self._recompute_correlation()  # once the backfill is in, as the engine does on start
-        corr_every = self.config.engine.correlation_interval_s * 1000
-        next_corr = clock - clock % corr_every + corr_every
-        top_n = self.config.engine.top_n_symbols
+        self._corr_steps = _correlation_steps(self._steps, clock, self.config.engine.correlation_interval_s * 1000)
+        corr = iter(self._corr_steps)
+        next_corr = next(corr, -1)
+        selected: set[int] = set()
         done = warm
-        close_ts, who, index = order[0].tolist(), order[1].tolist(), order[2].tolist()
-        k, n = 0, len(close_ts)
-        for step, t in enumerate(steps.tolist()):
-            now: list[tuple[_Symbol, int]] = []
-            while k < n and close_ts[k] == t:
-                now.append((symbols[who[k]], index[k]))
-                k += 1
-            self._step(now, t)
-            done += len(now)
-            if progress is not None and done // PROGRESS_EVERY != (done - len(now)) // PROGRESS_EVERY:
-                progress(done)
+        for step, t in enumerate(self._steps):
+            active = sorted(self._held | selected | always.get(t, set()))
+            bars = [(symbols[s], i) for s in active if (i := symbols[s].bar_at(t)) is not None]
+            self._step(bars, t)
+            if progress is not None and done // PROGRESS_EVERY != done_by[step] // PROGRESS_EVERY:
+                progress(done_by[step])
+            done = done_by[step]
             self._publish(self._last_ts)  # Portfolio's periodic snapshot
             self._drain()
-            chosen = {s.symbol for s in score(self.latest, self.weights, 2 * self.interval)[:top_n]}
-            for sym in symbols:
-                sym.signal.selected = sym.name in chosen
-            if t >= next_corr:
-                self._recompute_correlation()
-                next_corr = t - t % corr_every + corr_every
+            now = set(np.flatnonzero(chosen[step]).tolist())
+            for s in now ^ selected:
+                symbols[s].signal.selected = s in now
+            selected = now
+            if step == next_corr:
+                self._corr_due += 1
+                next_corr = next(corr, -1)
             equity_ts[step] = t
             equity[step] = self.portfolio.equity
         if progress is not None:
@@ -292,41 +337,73 @@ class Backtest:
                     f"{s.candles.symbol}: bars of {s.candles.interval_ms} ms but strategy.timeframe is "
                     f"{self.config.strategy.timeframe}; load the data at that timeframe"
                 )
-        symbols = sorted((_Symbol(s, self.config) for s in series), key=lambda x: x.name)
-        if len({x.name for x in symbols}) != len(symbols):
+        if len({s.candles.symbol for s in series}) != len(series):
             raise BacktestError("a symbol appears twice in the data")
+        symbols = sorted((_Symbol(s, self.config, self.settings) for s in series), key=lambda x: x.name)
+        for k, sym in enumerate(symbols):
+            sym.index = k
         self._symbols = {x.name: x for x in symbols}
         return symbols
 
-    def _recompute_correlation(self) -> None:
-        matrix = self.windows.matrix()
-        if matrix.symbols:
-            self.gate.on_correlation(matrix.to_message())
+    def _correlation(self) -> None:
+        """Hand Risk the matrix of the newest correlation time that has passed, built only now that
+        an entry needs it: the windows are sliced from the bars each symbol had by then. A time
+        whose matrix is empty leaves Risk the one before, as the Correlation actor does."""
+        k, sent = self._corr_due, self._corr_sent
+        self._corr_sent = k
+        while k != sent:
+            matrix = self._matrix_at(self._steps[self._corr_steps[k]] if k >= 0 else None)
+            if matrix.symbols:
+                self.gate.on_correlation(matrix.to_message())
+                return
+            if k < 0:
+                return
+            k -= 1
+
+    def _matrix_at(self, t: int | None) -> CorrelationMatrix:
+        size = self.config.engine.correlation_window + 1
+        windows = {}
+        for sym in self._symbols.values():
+            n = sym.first if t is None else sym.bars_by(t)
+            if n >= size:
+                windows[sym.name] = (sym.primary.close_ts[n - size : n], sym.primary.last[n - size : n])
+        return correlation_of(windows)
 
     def _step(self, bars: list[tuple[_Symbol, int]], t: int) -> None:
-        """The bars closing at ``t``, delivered as the venue side would: in one quote batch, a quote
+        """The bars closing at ``t`` of the symbols that can act (held, selected, or running their
+        strategy on every bar), delivered as the venue side would: in one quote batch, a quote
         inside each bar that reaches its position's stop or target; in the next, each close (to
         mark at) with the next bar's open (to fill at, the first price after the close); then each
-        bar itself by symbol, and the bar of a longer timeframe that closes with it."""
+        bar itself by symbol, and the bar of a longer timeframe that closes with it. A symbol left
+        out could only have updated its strategy's state, which it resumes when it next acts."""
         inside = []
         for sym, i in bars:
             held = self.portfolio.position(sym.name)
             if held is not None:
-                hit = exit_in_bar(held.side, held.stop, held.target, sym.o[i], sym.h[i], sym.l[i])
+                c = sym.candles
+                hit = exit_in_bar(
+                    held.side, held.stop, held.target, float(c.open[i]), float(c.high[i]), float(c.low[i])
+                )
                 if hit is not None:
                     inside.append((sym, hit[0], hit[0]))
         if inside:
             self._quotes(inside, t - self.interval // 2)
-        self._quotes([(sym, sym.o[i + 1] if i + 1 < len(sym.ts) else sym.c[i], sym.c[i]) for sym, i in bars], t)
+        self._quotes([(sym, _next_price(sym.candles, i), float(sym.candles.close[i])) for sym, i in bars], t)
         for sym, i in bars:
-            bar = sym.bar(i)
-            f = sym.features.on_bar(bar)
-            self.latest[sym.name] = f
-            self.windows.on_bar(sym.name, t, bar.close)
-            self._signal(sym, f)
-            extra = sym.extra.get(t)
-            if extra is not None:
-                self._signal(sym, sym.features.on_bar(extra))
+            k = i - sym.first if sym.on_primary else sym.strategy_at.get(t)
+            if k is not None:
+                self._decide(sym, k)
+
+    def _decide(self, sym: _Symbol, i: int) -> None:
+        """Bar ``i`` of the strategy's history through the strategy, unless it provably decides
+        nothing (flat and not selected, with a strategy that can resume later)."""
+        signal = sym.signal
+        if sym.resumable and signal.holding is None and not signal.selected:
+            return
+        if i != sym.next_bar:
+            signal.resume(sym.history, i)
+        sym.next_bar = i + 1
+        self._signal(sym, sym.history.snapshot(i))
 
     def _quote(self, sym: _Symbol, price: float, ts: int) -> Quote:
         rate = funding_at(sym.funding, ts, self.costs.funding_rate)
@@ -381,6 +458,7 @@ class Backtest:
 
     def _risk_enter(self, intent: EnterPosition) -> None:
         sym = self._symbols[intent.symbol]
+        self._correlation()
         self.gate.on_quotes((self._quote(sym, self._mark_at[sym.name], self._quoted_at[sym.name]),))
         verdict = self.gate.evaluate(intent, sym.lot)
         if isinstance(verdict, Approved):
@@ -421,16 +499,23 @@ class Backtest:
         self.fills.append(fill)
         self._last_ts = max(self._last_ts, fill.ts)
         self.trades.extend(portfolio.apply_fill(fill))
-        sym = self._symbols[fill.symbol]
-        sym.signal.on_position(position_changed(sym.name, portfolio.position(sym.name)))
+        self._position_changed(self._symbols[fill.symbol])
         self._publish(fill.ts)
 
     def _portfolio_move_stop(self, move: MoveStop) -> None:
         if self.portfolio.move_stop(move.symbol, move.stop) is None:
             return
-        sym = self._symbols[move.symbol]
-        sym.signal.on_position(position_changed(sym.name, self.portfolio.position(sym.name)))
+        self._position_changed(self._symbols[move.symbol])
         self._publish(move.ts)
+
+    def _position_changed(self, sym: _Symbol) -> None:
+        """Tell the symbol's Signal, and keep the set of held symbols (which act on every bar)."""
+        position = self.portfolio.position(sym.name)
+        sym.signal.on_position(position_changed(sym.name, position))
+        if position is None:
+            self._held.discard(sym.index)
+        else:
+            self._held.add(sym.index)
 
     def _publish(self, ts: int) -> None:
         self._queue.append((self._risk_portfolio, self.portfolio.snapshot(ts)))
@@ -448,6 +533,35 @@ def event_order(
     index = np.concatenate([np.arange(len(ts), dtype=np.int64) + off for ts, off in zip(times, offsets, strict=True)])
     order = np.lexsort((who, close))
     return close[order], who[order], index[order]
+
+
+def _always_run(symbols: Sequence[_Symbol]) -> dict[int, set[int]]:
+    """Step time -> symbols whose strategy cannot resume from features, with a strategy bar then:
+    those see every bar of their timeframe, as in the engine."""
+    always: dict[int, set[int]] = {}
+    for sym in symbols:
+        if not sym.resumable:
+            times = sym.close_ts[sym.first :] if sym.on_primary else sym.strategy_at
+            for t in times:
+                always.setdefault(t, set()).add(sym.index)
+    return always
+
+
+def _correlation_steps(steps: Sequence[int], clock: int, every: int) -> list[int]:
+    """The steps after which the Correlation actor recomputes: the first at or past each multiple
+    of ``every`` of event time."""
+    due = clock - clock % every + every
+    result = []
+    for k, t in enumerate(steps):
+        if t >= due:
+            result.append(k)
+            due = t - t % every + every
+    return result
+
+
+def _next_price(candles: Candles, i: int) -> float:
+    """The first price after bar ``i`` closes: the next bar's open (the last bar's close at the end)."""
+    return float(candles.close[i] if i + 1 == len(candles) else candles.open[i + 1])
 
 
 def _iso(ts: int) -> str:

@@ -9,8 +9,8 @@ are left out rather than compared on fewer points.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -59,20 +59,33 @@ class ReturnWindows:
 
     def matrix(self) -> CorrelationMatrix:
         """Correlation of every symbol whose full window ends on the newest bar seen."""
-        full = {s: c for s, c in self._closes.items() if len(c) == self.window + 1}
-        if not full:
-            return CorrelationMatrix((), np.empty((0, 0)), 0)
-        newest = max(c[-1][0] for c in full.values())
-        symbols = tuple(sorted(s for s, c in full.items() if c[-1][0] == newest and _contiguous(c)))
-        closes = np.array([[close for _, close in full[s]] for s in symbols], dtype=np.float64)
-        returns = closes[:, 1:] / closes[:, :-1] - 1.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = np.corrcoef(returns) if len(symbols) > 1 else np.ones((1, 1))
-        return CorrelationMatrix(symbols, np.nan_to_num(np.atleast_2d(rho)), newest)
+        full = (s for s, c in self._closes.items() if len(c) == self.window + 1)
+        return correlation_of({s: ([t for t, _ in self._closes[s]], [x for _, x in self._closes[s]]) for s in full})
 
 
-def _contiguous(closes: deque[tuple[int, float]]) -> bool:
+Times = Sequence[int] | npt.NDArray[np.int64]
+Window = tuple[Times, Sequence[float] | npt.NDArray[np.float64]]
+"""One symbol's bar times and closes, oldest first: lists from the live windows, array slices in a backtest."""
+
+
+def correlation_of(windows: Mapping[str, Window]) -> CorrelationMatrix:
+    """The matrix of full windows (bar times and closes, oldest first, all of one length): those
+    ending on the newest bar, without gaps, by symbol name. One function for the live windows and
+    the backtest, which slices them out of whole series instead of keeping deques."""
+    if not windows:
+        return CorrelationMatrix((), np.empty((0, 0)), 0)
+    newest = max(int(times[-1]) for times, _ in windows.values())
+    symbols = tuple(sorted(s for s, (times, _) in windows.items() if times[-1] == newest and _contiguous(times)))
+    if not symbols:
+        return CorrelationMatrix((), np.empty((0, 0)), newest)
+    closes = np.array([windows[s][1] for s in symbols], dtype=np.float64)
+    returns = closes[:, 1:] / closes[:, :-1] - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.corrcoef(returns) if len(symbols) > 1 else np.ones((1, 1))
+    return CorrelationMatrix(symbols, np.nan_to_num(np.atleast_2d(rho)), newest)
+
+
+def _contiguous(times: Times) -> bool:
     """Equally spaced bars: no gap that would compare returns over different spans."""
-    times = [t for t, _ in closes]
-    step = times[1] - times[0]
-    return all(b - a == step for a, b in pairwise(times))
+    steps = np.diff(np.asarray(times, dtype=np.int64))
+    return bool((steps == steps[0]).all())

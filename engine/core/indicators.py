@@ -9,8 +9,11 @@ results are checked against, so both forms follow TA-Lib's arithmetic operation 
 an algebraically equal variant whose rounding differs. The reference is the TA-Lib release the
 tests run against (Python wrapper 0.8.x on C library 0.8.1); where it changed arithmetic against
 older releases (Bollinger variance, zero tests in ADX), the class docstrings say so. The batch
-functions are written as their own loops instead of calling the classes so that the property tests
-compare two independent implementations.
+functions run their own loops instead of calling the classes, so that the property tests compare two
+independent implementations: numba kernels in :mod:`engine.core.indicator_kernels`, compiled
+without fastmath so that every operation rounds as in Python and the two agree bit for bit (momentum
+is one numpy subtraction). Only the batch functions import
+that module, on first use, so the live engine never loads numba.
 
 The incremental forms use plain floats and ``__slots__``: they run once per bar for every symbol,
 and numpy scalars would cost more than the arithmetic itself. Inputs are assumed finite.
@@ -18,14 +21,15 @@ and numpy scalars would cost more than the arithmetic itself. Inputs are assumed
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from bisect import bisect_left, insort
 from collections import deque
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -40,9 +44,6 @@ _RESEED_OUTLIER = 1e6
 # ...or at the latest after this many windows; a rebuilt variance below this fraction is zero.
 _RESEED_EVERY = 32
 _VARIANCE_FLOOR = 1e-12
-
-# Rows of the median's sliding window partitioned at once: bounds the copy np.partition makes.
-_MEDIAN_CHUNK_ELEMENTS = 1 << 20
 
 
 def _check_period(period: int, minimum: int = 1, name: str = "period") -> None:
@@ -489,69 +490,86 @@ def _as_array(values: npt.ArrayLike) -> FloatArray:
     return array
 
 
-def _as_list(values: npt.ArrayLike) -> list[float]:
-    result: list[float] = _as_array(values).tolist()
-    return result
-
-
 def _as_bars(
     high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike
-) -> tuple[list[float], list[float], list[float]]:
-    hs, ls, cs = _as_list(high), _as_list(low), _as_list(close)
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    hs, ls, cs = _as_array(high), _as_array(low), _as_array(close)
     if not len(hs) == len(ls) == len(cs):
         raise ValueError("high, low and close must have the same length")
     return hs, ls, cs
 
 
+def _kernel_period(period: int, length: int) -> int:
+    """``period`` as the machine integer a kernel takes, for a series of ``length`` values.
+
+    A period beyond ``length + 1`` leaves every output NaN, as ``length + 1`` does, and would not
+    fit a kernel's int64 if it is huge.
+    """
+    return min(operator.index(period), length + 1)
+
+
+class _Kernels(Protocol):
+    """What the batch functions use of :mod:`engine.core.indicator_kernels` (a module meets it)."""
+
+    def ema(self, xs: FloatArray, period: int, /) -> FloatArray: ...
+
+    def atr(self, hs: FloatArray, ls: FloatArray, cs: FloatArray, period: int, /) -> FloatArray: ...
+
+    def sma(self, xs: FloatArray, period: int, /) -> FloatArray: ...
+
+    def adx(
+        self, hs: FloatArray, ls: FloatArray, cs: FloatArray, period: int, epsilon: float, /
+    ) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+
+    def bollinger(
+        self,
+        xs: FloatArray,
+        period: int,
+        nbdev: float,
+        reseed_ratio: float,
+        reseed_outlier: float,
+        reseed_every: int,
+        variance_floor: float,
+        /,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+
+    def volume_spike(self, vs: FloatArray, period: int, /) -> FloatArray: ...
+
+    def rolling_median(self, xs: FloatArray, window: int, /) -> FloatArray: ...
+
+
+@functools.cache
+def _kernels() -> _Kernels:
+    """The compiled batch loops, imported on the first batch call rather than with this module.
+
+    Importing them imports numba, about 0.4 s and 60 MB before the first kernel even loads, and the
+    live engine, which imports this module for the incremental classes only, must not pay for it.
+    Numba compiles each kernel on its first call, or loads it from its on-disk cache.
+    """
+    from engine.core import indicator_kernels
+
+    return indicator_kernels
+
+
 def ema(values: npt.ArrayLike, period: int) -> FloatArray:
     """EMA of a whole series; NaN before index ``period - 1``, equal to :class:`Ema` exactly."""
     _check_period(period)
-    xs = _as_list(values)
-    out = [math.nan] * len(xs)
-    if len(xs) < period:
-        return np.array(out, dtype=np.float64)
-    total = 0.0
-    for x in xs[:period]:
-        total += x
-    prev = total / period
-    out[period - 1] = prev
-    k = 2.0 / (period + 1)
-    for i in range(period, len(xs)):
-        prev = (xs[i] - prev) * k + prev
-        out[i] = prev
-    return np.array(out, dtype=np.float64)
+    xs = _as_array(values)
+    return _kernels().ema(xs, _kernel_period(period, len(xs)))
 
 
 def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int) -> FloatArray:
     """ATR of whole series; NaN before index ``period``, equal to :class:`Atr` exactly."""
     _check_period(period)
     hs, ls, cs = _as_bars(high, low, close)
-    out = [math.nan] * len(cs)
-    if len(cs) <= period:
-        return np.array(out, dtype=np.float64)
-    total = 0.0
-    for i in range(1, period + 1):
-        total += _true_range(hs[i], ls[i], cs[i - 1])
-    prev = total / period
-    out[period] = prev
-    for i in range(period + 1, len(cs)):
-        prev = (prev * (period - 1) + _true_range(hs[i], ls[i], cs[i - 1])) / period
-        out[i] = prev
-    return np.array(out, dtype=np.float64)
+    return _kernels().atr(hs, ls, cs, _kernel_period(period, len(cs)))
 
 
 def sma(values: npt.ArrayLike, period: int) -> FloatArray:
     """SMA of a whole series; NaN before index ``period - 1``, equal to :class:`Sma` exactly."""
     _check_period(period)
-    xs = _as_list(values)
-    out = [math.nan] * len(xs)
-    total = 0.0
-    for i in range(len(xs)):
-        total += xs[i]
-        if i >= period - 1:
-            out[i] = total / period
-            total -= xs[i - period + 1]
-    return np.array(out, dtype=np.float64)
+    xs = _as_array(values)
+    return _kernels().sma(xs, _kernel_period(period, len(xs)))
 
 
 class AdxSeries(NamedTuple):
@@ -567,49 +585,7 @@ def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     """
     _check_period(period, minimum=2)
     hs, ls, cs = _as_bars(high, low, close)
-    n = len(cs)
-    adx_out, plus_out, minus_out = [math.nan] * n, [math.nan] * n, [math.nan] * n
-    minus_dm = plus_dm = tr_sum = sum_dx = prev_adx = 0.0
-    first_adx = 2 * period - 1
-    for i in range(1, n):
-        diff_p = hs[i] - hs[i - 1]
-        diff_m = ls[i - 1] - ls[i]
-        if i >= period:
-            minus_dm -= minus_dm / period
-            plus_dm -= plus_dm / period
-        if diff_m > 0.0 and diff_p < diff_m:
-            minus_dm += diff_m
-        elif diff_p > 0.0 and diff_p > diff_m:
-            plus_dm += diff_p
-        tr = _true_range(hs[i], ls[i], cs[i - 1])
-        if i < period:
-            tr_sum += tr
-            continue
-        tr_sum = tr_sum - tr_sum / period + tr
-        minus_di = plus_di = 0.0
-        dx: float | None = None
-        if tr_sum > 0.0:
-            minus_di = 100.0 * (minus_dm / tr_sum)
-            plus_di = 100.0 * (plus_dm / tr_sum)
-            di_sum = minus_di + plus_di
-            if not _is_zero(di_sum):
-                dx = 100.0 * (abs(minus_di - plus_di) / di_sum)
-        minus_out[i], plus_out[i] = minus_di, plus_di
-        if i > first_adx:
-            if dx is not None:
-                prev_adx = (prev_adx * (period - 1) + dx) / period
-            adx_out[i] = prev_adx
-            continue
-        if dx is not None:
-            sum_dx += dx
-        if i == first_adx:
-            prev_adx = sum_dx / period
-            adx_out[i] = prev_adx
-    return AdxSeries(
-        np.array(adx_out, dtype=np.float64),
-        np.array(plus_out, dtype=np.float64),
-        np.array(minus_out, dtype=np.float64),
-    )
+    return AdxSeries(*_kernels().adx(hs, ls, cs, _kernel_period(period, len(cs)), _TA_EPSILON))
 
 
 class BollingerSeries(NamedTuple):
@@ -622,89 +598,35 @@ def bollinger(values: npt.ArrayLike, period: int = 20, nbdev: float = 2.0) -> Bo
     """Bollinger bands of a whole series; NaN before index ``period - 1``, equal to :class:`Bollinger` exactly."""
     _check_period(period, minimum=2)
     _check_nbdev(nbdev)
-    xs = _as_list(values)
-    n = len(xs)
-    upper, middle, lower = [math.nan] * n, [math.nan] * n, [math.nan] * n
-    inv_period = 1.0 / period
-    shift = xs[0] if xs else 0.0
-    ma_total = sum_dev = sum_sq_dev = 0.0
-    bars_to_reseed = _RESEED_EVERY * period
-    for i in range(n):
-        x = xs[i]
-        ma_total += x
-        dev = x - shift
-        sum_dev += dev
-        sum_sq_dev += dev * dev
-        if i < period - 1:
-            continue
-        mean_dev = sum_dev * inv_period
-        variance = sum_sq_dev * inv_period - mean_dev * mean_dev
-        mid = ma_total / period
-        start = i - period + 1
-        ma_total -= xs[start]
-        dev = xs[start] - shift
-        sum_dev -= dev
-        leaving_sq = dev * dev
-        sum_sq_dev -= leaving_sq
-        bars_to_reseed -= 1
-        if (
-            variance < _RESEED_RATIO * (sum_sq_dev * inv_period)
-            or leaving_sq > _RESEED_OUTLIER * sum_sq_dev
-            or bars_to_reseed <= 0
-        ):
-            bars_to_reseed = _RESEED_EVERY * period
-            total = 0.0
-            for j in range(start, i + 1):
-                total += xs[j]
-            shift = total * inv_period
-            sum_dev = sum_sq_dev = 0.0
-            for j in range(start, i + 1):
-                dev = xs[j] - shift
-                sum_dev += dev
-                sum_sq_dev += dev * dev
-            mean_dev = sum_dev * inv_period
-            variance = sum_sq_dev * inv_period - mean_dev * mean_dev
-            if variance < _VARIANCE_FLOOR * (sum_sq_dev * inv_period):
-                variance = 0.0
-            dev = xs[start] - shift
-            sum_dev -= dev
-            sum_sq_dev -= dev * dev
-        band = math.sqrt(variance) * nbdev
-        upper[i], middle[i], lower[i] = mid + band, mid, mid - band
-    return BollingerSeries(
-        np.array(upper, dtype=np.float64),
-        np.array(middle, dtype=np.float64),
-        np.array(lower, dtype=np.float64),
+    xs = _as_array(values)
+    bands = _kernels().bollinger(
+        xs,
+        _kernel_period(period, len(xs)),
+        float(nbdev),
+        _RESEED_RATIO,
+        _RESEED_OUTLIER,
+        _RESEED_EVERY,
+        _VARIANCE_FLOOR,
     )
+    return BollingerSeries(*bands)
 
 
 def rolling_median(values: npt.ArrayLike, window: int) -> FloatArray:
     """Rolling median of a whole series; NaN before index ``window - 1``, equal to :class:`RollingMedian` exactly."""
     _check_period(window, name="window")
     xs = _as_array(values)
-    out = np.full(len(xs), np.nan, dtype=np.float64)
-    if len(xs) < window:
-        return out
-    rows = sliding_window_view(xs, window)
-    half = window // 2
-    kth = [half] if window % 2 else [half - 1, half]
-    chunk = max(1, _MEDIAN_CHUNK_ELEMENTS // window)
-    for start in range(0, len(rows), chunk):
-        part = np.partition(rows[start : start + chunk], kth, axis=1)
-        # Same expression as RollingMedian.update, so that the two agree bit for bit.
-        median = part[:, half] if window % 2 else (part[:, half - 1] + part[:, half]) * 0.5
-        out[window - 1 + start : window - 1 + start + len(part)] = median
-    return out
+    return _kernels().rolling_median(xs, _kernel_period(window, len(xs)))
 
 
 def momentum(values: npt.ArrayLike, period: int = 10) -> FloatArray:
     """MOM of a whole series; NaN before index ``period``, equal to :class:`Momentum` exactly."""
     _check_period(period)
-    xs = _as_list(values)
-    out = [math.nan] * len(xs)
-    for i in range(period, len(xs)):
-        out[i] = xs[i] - xs[i - period]
-    return np.array(out, dtype=np.float64)
+    xs = _as_array(values)
+    out = np.full(len(xs), np.nan, dtype=np.float64)
+    if len(xs) > period:
+        # One correctly rounded subtraction per bar, as in the class: numpy needs no kernel for it.
+        out[period:] = xs[period:] - xs[: len(xs) - period]
+    return out
 
 
 def volume_spike(volume: npt.ArrayLike, period: int = 20) -> FloatArray:
@@ -713,16 +635,5 @@ def volume_spike(volume: npt.ArrayLike, period: int = 20) -> FloatArray:
     NaN before index ``period``, and on bars whose previous ``period`` bars traded nothing.
     """
     _check_period(period)
-    vs = _as_list(volume)
-    out = [math.nan] * len(vs)
-    total = 0.0
-    mean = math.nan
-    for i in range(len(vs)):
-        v = vs[i]
-        if i >= period and mean > 0.0:
-            out[i] = v / mean
-        total += v
-        if i >= period - 1:
-            mean = total / period
-            total -= vs[i - period + 1]
-    return np.array(out, dtype=np.float64)
+    vs = _as_array(volume)
+    return _kernels().volume_spike(vs, _kernel_period(period, len(vs)))

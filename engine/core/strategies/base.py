@@ -8,17 +8,88 @@ timeframe, so a strategy is a pure function of its bars and replays identically 
 Rules (trend, mean reversion, long dip) are split in two questions, so that combining them by
 regime stays simple: ``signal`` (update state, and would this bar open a position?) and
 ``manage`` (what to do with a position this rule opened?).
+
+A flat symbol the scanner does not select provably gets no intent (see ``decide``), so a backtest
+need not run its strategy on those bars, provided it can bring the strategy's state up to date
+when the symbol acts again. ``resume`` does that from the whole-series features of a
+``FeatureHistory``: it sets the state to what ``signal`` would have left after seeing every bar
+before. Rules whose state is not a function of those features (the long dip's own ATR and its
+position's best close) are not ``resumable`` and must see every bar.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from engine.messages import EnterPosition, ExitPosition, FeaturesUpdated, MoveStop, PositionChanged, Side
 
 Intent = EnterPosition | ExitPosition | MoveStop
 Management = ExitPosition | MoveStop
+
+T = TypeVar("T")
+
+
+class FeatureHistory(Protocol):
+    """One timeframe's features for a whole series, as arrays indexed by bar.
+
+    Element ``i`` of each array is the same-named field of the ``FeaturesUpdated`` that
+    ``FeatureEngine.on_bar`` reported for bar ``i`` (NaN where it had no value). Bar 0 is the first
+    bar the strategy sees; the indicators may have been warmed on earlier bars.
+    """
+
+    @property
+    def warm(self) -> npt.NDArray[np.bool_]: ...
+
+    @property
+    def last(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def high(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def low(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def ema_fast(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def ema_slow(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def atr(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def bb_upper(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def bb_middle(self) -> npt.NDArray[np.float64]: ...
+
+    @property
+    def bb_lower(self) -> npt.NDArray[np.float64]: ...
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` on the first ask for ``key``, the cached value after: a rule derives its
+        state series for the whole history once, not once per resume. Keys name what is computed
+        (the same key must always mean the same computation on this history)."""
+        ...
+
+
+class NotResumableError(TypeError):
+    """``resume`` on a strategy whose state cannot be rebuilt from features: run it on every bar."""
+
+
+def check_resume_index(history: FeatureHistory, i: int) -> int:
+    """``i`` if it is a valid resume point of ``history`` (0 through its length: resuming at the
+    length means after the last bar), else IndexError. Returns the history's length."""
+    n = len(history.last)
+    if not 0 <= i <= n:
+        raise IndexError(f"cannot resume at bar {i} of a {n}-bar history")
+    return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +111,21 @@ class Holding:
 
 class Rules(Protocol):
     """One trading rule set. ``signal`` must be called on every bar (it keeps state such as the
-    previous EMAs); ``manage`` only for a position whose ``strategy`` is this rule's ``name``."""
+    previous EMAs), or the rule ``resume``d before the first bar after a gap; ``manage`` only for
+    a position whose ``strategy`` is this rule's ``name``."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``resume`` can rebuild the state from a ``FeatureHistory``."""
+        ...
+
+    def resume(self, history: FeatureHistory, i: int) -> None:
+        """Set the state to what it is after ``signal`` has seen bars 0..i-1 of ``history`` (and
+        nothing else), whatever it was; NotResumableError if the rule is not ``resumable``."""
+        ...
 
     def signal(self, f: FeaturesUpdated) -> EnterPosition | None: ...
 
@@ -58,6 +140,18 @@ class Strategy(Protocol):
 
     @property
     def interval_ms(self) -> int: ...
+
+    @property
+    def resumable(self) -> bool:
+        """Whether ``resume`` can rebuild the state from a ``FeatureHistory`` of ``interval_ms``."""
+        ...
+
+    def resume(self, history: FeatureHistory, i: int) -> None:
+        """Set the state to what it is after ``on_bar`` has seen bars 0..i-1 of ``history``, so
+        that bar ``i`` decides as if no bar had been skipped; NotResumableError if not
+        ``resumable``. Only the bar state is rebuilt: the holding and the scanner's selection are
+        inputs of ``on_bar``, not state."""
+        ...
 
     def on_bar(self, f: FeaturesUpdated, holding: Holding | None, may_enter: bool) -> Intent | None:
         """Decide on a closed bar; ``may_enter`` False (the scanner did not select the symbol)
@@ -90,6 +184,13 @@ class SingleStrategy:
         self.rules = rules
         self.name = rules.name
         self.interval_ms = interval_ms
+
+    @property
+    def resumable(self) -> bool:
+        return self.rules.resumable
+
+    def resume(self, history: FeatureHistory, i: int) -> None:
+        self.rules.resume(history, i)
 
     def on_bar(self, f: FeaturesUpdated, holding: Holding | None, may_enter: bool) -> Intent | None:
         return decide(self.rules.signal(f), self.rules, f, holding, may_enter)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.core.indicators import Atr
-from engine.core.strategies.base import Holding, Management
+from engine.core.strategies.base import FeatureHistory, Holding, Management, NotResumableError
 from engine.messages import EnterPosition, FeaturesUpdated, MoveStop, Side
 
 DEFAULT_SIZE_STEPS = ((1.0, 0.05), (1.5, 0.08), (2.0, 0.12), (2.5, 0.15))
@@ -71,7 +71,14 @@ class LongDipRules:
     ATRs above the entry, the stop trails ``trail_distance_atr`` ATRs below that best close; it
     only ever moves up (Portfolio refuses a looser stop anyway). ATR above ``volatile_atr_pct`` of
     the price cuts the size by ``volatile_size_cut``.
+
+    Not ``resumable``: the state is this rule's own ATR of ``atr_period`` (not the features' ATR),
+    the last ``high_lookback`` highs, the high already bought, and the best close of the position,
+    which depends on the entries the portfolio actually filled, not on features alone. A backtest
+    runs it on every bar of its timeframe instead.
     """
+
+    resumable = False
 
     __slots__ = ("_atr", "_best", "_best_entry", "_highs", "_used_high", "name", "settings")
 
@@ -120,6 +127,13 @@ class LongDipRules:
             target=close + s.target_atr * atr,
             regime=f.regime,
             notional=share * s.budget_usdt,
+        )
+
+    def resume(self, history: FeatureHistory, i: int) -> None:
+        """Always NotResumableError: see the class docstring."""
+        raise NotResumableError(
+            f"{self.name} (long dip) cannot resume from features: its own ATR, recent highs, used high and "
+            "best close need signal() and manage() on every bar"
         )
 
     def manage(self, f: FeaturesUpdated, holding: Holding) -> Management | None:

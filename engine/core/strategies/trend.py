@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
-from engine.core.strategies.base import Holding, Management, atr_ok
+import numpy as np
+import numpy.typing as npt
+
+from engine.core.strategies.base import FeatureHistory, Holding, Management, atr_ok, check_resume_index
 from engine.messages import EnterPosition, ExitPosition, FeaturesUpdated, Side
+
+LAST_WARM_KEY = "trend.last_warm_before"
+"""``FeatureHistory.memo`` key of ``last_warm_before(history.warm)`` (shared by every TrendRules:
+it depends on the features only, not on the rule's settings)."""
+
+
+def last_warm_before(warm: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """Element ``i`` (0 through ``len(warm)``): the index of the last warm bar before bar ``i``,
+    -1 if none. ``warm`` is in fact monotone (the EMAs and the ATR never lose their value once
+    they have one), but this does not rely on it."""
+    n = len(warm)
+    out = np.full(n + 1, -1, dtype=np.int64)
+    if n:
+        np.maximum.accumulate(np.where(warm, np.arange(n, dtype=np.int64), -1), out=out[1:])
+    return out
+
+
+def crossing(fast: float, slow: float, prev_fast: float, prev_slow: float) -> Side | None:
+    """The side of a strict cross of the fast EMA over the slow one since the previous warm bar."""
+    if fast > slow and prev_fast <= prev_slow:
+        return Side.LONG
+    if fast < slow and prev_fast >= prev_slow:
+        return Side.SHORT
+    return None
 
 
 class TrendRules:
@@ -14,7 +41,12 @@ class TrendRules:
     close the decision is taken at; there is no target: the trade runs until the opposite cross
     or the stop. ``size_scale`` < 1 makes the same rules trade smaller (0.5 in high volatility,
     where the same ATR stop is wider and the moves less reliable).
+
+    The state is the EMAs of the last warm bar (an unwarm bar is ignored without touching them)
+    and the cross of the newest bar, both read straight from the features: ``resumable``.
     """
+
+    resumable = True
 
     __slots__ = ("_cross", "_prev_fast", "_prev_slow", "atr_stop_mult", "ema_fast", "ema_slow", "name", "size_scale")
 
@@ -52,15 +84,13 @@ class TrendRules:
         self._prev_fast, self._prev_slow = fast, slow
         if prev_fast is None or prev_slow is None:
             return None
-        if fast > slow and prev_fast <= prev_slow:
-            side, direction = Side.LONG, "above"
-        elif fast < slow and prev_fast >= prev_slow:
-            side, direction = Side.SHORT, "below"
-        else:
+        side = crossing(fast, slow, prev_fast, prev_slow)
+        if side is None:
             return None
         self._cross = side
         if not atr_ok(f):
             return None
+        direction = "above" if side is Side.LONG else "below"
         return EnterPosition(
             symbol=f.symbol,
             ts=f.ts,
@@ -72,6 +102,23 @@ class TrendRules:
             regime=f.regime,
             size_scale=self.size_scale,
         )
+
+    def resume(self, history: FeatureHistory, i: int) -> None:
+        """The EMAs of the last warm bar before ``i`` (none if there is none), and the cross bar
+        ``i - 1`` made against the warm bar before it (what ``signal`` left for ``manage``)."""
+        check_resume_index(history, i)
+        before = history.memo(LAST_WARM_KEY, lambda: last_warm_before(history.warm))
+        p = int(before[i])
+        self._cross = None
+        if p < 0:
+            self._prev_fast = self._prev_slow = None
+            return
+        ema_fast, ema_slow = history.ema_fast, history.ema_slow
+        fast, slow = float(ema_fast[p]), float(ema_slow[p])
+        self._prev_fast, self._prev_slow = fast, slow
+        q = int(before[p])
+        if p == i - 1 and q >= 0:
+            self._cross = crossing(fast, slow, float(ema_fast[q]), float(ema_slow[q]))
 
     def manage(self, f: FeaturesUpdated, holding: Holding) -> Management | None:
         """Exit on a cross against the position (when the regime no longer lets it reverse)."""
