@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -93,7 +94,7 @@ class Universe:
 
     names: list[str]
     close_ts: list[IntArray]
-    fields: list[dict[str, npt.NDArray[np.float64] | npt.NDArray[np.bool_]]]
+    fields: list[dict[str, npt.NDArray[Any]]]
     first: list[int]
 
     def rows(self) -> list[FloatArray]:

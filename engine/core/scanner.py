@@ -12,6 +12,10 @@ is the weighted sum, in [0, 1] because the weights sum to 1.
 
 Symbols whose features are not warm, or whose newest bar is more than ``max_age_ms`` older than
 the newest bar of any symbol, are left out rather than scored on old values.
+
+The steps of the score work on arrays (``component_rows``, ``percentile_ranks_by_row``,
+``weighted_scores``) so that the backtest can apply this same code to every step of a run at once
+(``engine.backtest.selection``) and choose exactly what ``score`` would have, ties included.
 """
 
 from __future__ import annotations
