@@ -53,9 +53,13 @@ def main() -> int:
         result = run(open_, close)
         timings.append(time.perf_counter() - started)
     run_s = statistics.median(timings)
-    started = time.perf_counter()
-    exact = run(open_, close, engine_emas=True)
-    exact_s = time.perf_counter() - started
+    exact = run(open_, close, engine_emas=True)  # loads the compiled EMA kernel: not timed
+    exact_timings = []
+    for _ in range(max(1, args.repeats)):
+        started = time.perf_counter()
+        exact = run(open_, close, engine_emas=True)
+        exact_timings.append(time.perf_counter() - started)
+    exact_s = statistics.median(exact_timings)
     pct = result.total_return * 100.0
     same = np.array_equal(result.signal_bars, exact.signal_bars) and result.final_equity == exact.final_equity
     gaps = len(candles.gaps())
