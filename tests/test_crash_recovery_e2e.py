@@ -100,7 +100,10 @@ def test_random_kill_9s_lose_nothing_and_every_restart_carries_on(tmp_path: Path
         if n == HALT_AT + 1:
             assert "trading state restored: HALTED (MANUAL): crash test" in engine.output()
             assert run_cli(tmp_path, "resume", env=_env()).stdout.startswith("trading state ACTIVE")
-        wait_for(partial(_has_more_fills, tmp_path, len(kept_fills)), 120, "a new fill")
+        try:
+            wait_for(partial(_has_more_fills, tmp_path, len(kept_fills)), 120, "a new fill")
+        except AssertionError as timed_out:
+            raise AssertionError(f"{timed_out} after start {n}; engine log:\n{engine.output()[-4000:]}") from None
         if n == HALT_AT:
             halted = run_cli(tmp_path, "halt", "--reason", "crash test", env=_env())
             assert halted.stdout.strip() == "trading state HALTED (crash test)", halted.stdout + halted.stderr
